@@ -1,0 +1,61 @@
+"""higgs-lora: QLoRA fine-tuning of Higgs Audio v2 on one GPU (or a CPU, for the tiny model).
+
+Everything the CLI does is a function here:
+
+    import higgs_lora
+    recipe = higgs_lora.load_recipe("recipes/smoke.toml")
+    result = higgs_lora.train(recipe)           # adapters/smoke/
+    model = higgs_lora.load_adapter(result.adapter_dir)
+
+Heavy libraries (torch, transformers, peft) are imported on first use, not here.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from .errors import DataError, HiggsLoraError, ModelError, OutputExistsError, RecipeError
+from .recipe import Recipe, load_recipe
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "DataError",
+    "HiggsAudioForLoRA",
+    "HiggsLoraError",
+    "ModelError",
+    "OutputExistsError",
+    "Recipe",
+    "RecipeError",
+    "TrainResult",
+    "higgs_loss",
+    "load_adapter",
+    "load_recipe",
+    "prepare",
+    "train",
+]
+
+_LAZY = {
+    "train": ("train", "train"),
+    "TrainResult": ("train", "TrainResult"),
+    "prepare": ("data.prepare", "prepare"),
+    "load_adapter": ("adapter", "load_adapter"),
+    "HiggsAudioForLoRA": ("model.shim", "HiggsAudioForLoRA"),
+    "higgs_loss": ("loss", "higgs_loss"),
+}
+
+if TYPE_CHECKING:
+    from .adapter import load_adapter
+    from .data.prepare import prepare
+    from .loss import higgs_loss
+    from .model.shim import HiggsAudioForLoRA
+    from .train import TrainResult, train
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        module, attribute = _LAZY[name]
+        return getattr(importlib.import_module(f".{module}", __name__), attribute)
+    raise AttributeError(f"module 'higgs_lora' has no attribute {name!r}")

@@ -1,0 +1,5 @@
+"""`python -m higgs_lora` is the `higgs-lora` command."""
+
+from .cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,50 @@
+"""Batches for training: boson-multimodal's collator with the real checkpoint's settings, made safe.
+
+`HiggsAudioSampleCollator` writes `label_ids` in place (higgs_audio_collator.py ~L264-266), so a sample
+collated twice would lose its audio labels: every batch works on copies. The batch keeps only what
+`HiggsAudioModel.forward` needs plus `label_audio_ids` for the loss; `labels` is never passed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import torch
+from boson_multimodal.data_collator.higgs_audio_collator import HiggsAudioSampleCollator
+from boson_multimodal.dataset.chatml_dataset import ChatMLDatasetSample
+
+FORWARD_KEYS = (
+    "input_ids",
+    "attention_mask",
+    "audio_in_ids",
+    "audio_in_ids_start",
+    "audio_out_ids",
+    "audio_out_ids_start",
+    "label_ids",
+)
+
+
+class TrainingCollator:
+    """Callable turning a list of `ChatMLDatasetSample` into model inputs + `label_audio_ids`."""
+
+    def __init__(self, config) -> None:  # config: HiggsAudioConfig
+        self.inner = HiggsAudioSampleCollator(
+            whisper_processor=None,
+            encode_whisper_embed=False,
+            audio_in_token_id=config.audio_in_token_idx,
+            audio_out_token_id=config.audio_out_token_idx,
+            pad_token_id=config.pad_token_id,
+            audio_stream_bos_id=config.audio_stream_bos_id,
+            audio_stream_eos_id=config.audio_stream_eos_id,
+            audio_num_codebooks=config.audio_num_codebooks,
+            use_delay_pattern=config.use_delay_pattern,
+            return_audio_in_tokens=True,
+            round_to=8,
+        )
+
+    def __call__(self, samples: list[ChatMLDatasetSample]) -> dict[str, torch.Tensor]:
+        copies = [dataclasses.replace(s, label_ids=s.label_ids.clone()) for s in samples]
+        batch = self.inner(copies)
+        inputs = {key: getattr(batch, key) for key in FORWARD_KEYS}
+        inputs["label_audio_ids"] = batch.label_audio_ids
+        return inputs

@@ -1,0 +1,136 @@
+"""`prepare`: encode every usable clip once with the audio tokenizer into the codes cache.
+
+Bad clips never stop the run: each is reported with its file and reason, and the run ends with a
+summary (kept / skipped by reason) and a machine-readable report beside the cache.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from tqdm.auto import tqdm
+
+from ..errors import DataError
+from ..fileio import write_text_atomic
+from ..recipe import Recipe
+from .audio import AudioProblem, audio_seconds, load_audio
+from .cache import CodesCache
+from .sources import Clip, Skip, read_clips
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class PreparedClip:
+    clip: Clip
+    codes: Path
+    seconds: float
+    ref_codes: Path | None = None
+
+
+@dataclass
+class PreparedData:
+    clips: list[PreparedClip]
+    skipped: list[Skip] = field(default_factory=list)
+    encoded: int = 0
+    cache_folder: Path | None = None
+
+    def summary(self) -> str:
+        reasons = Counter(skip.reason for skip in self.skipped)
+        skipped = ", ".join(f"{count} {reason}" for reason, count in sorted(reasons.items())) or "none"
+        hours = sum(item.seconds for item in self.clips) / 3600
+        return (
+            f"prepared {len(self.clips)} clips ({hours * 60:.1f} min of audio, {self.encoded} newly encoded); "
+            f"skipped: {skipped}"
+        )
+
+    def report(self) -> dict[str, Any]:
+        return {
+            "kept": len(self.clips),
+            "encoded": self.encoded,
+            "skipped": len(self.skipped),
+            "skipped_by_reason": dict(Counter(skip.reason for skip in self.skipped)),
+            "skips": [{"where": s.where, "reason": s.reason, "detail": s.detail} for s in self.skipped],
+        }
+
+
+def prepare(recipe: Recipe, audio_tokenizer: Any = None, progress: bool = True) -> PreparedData:
+    """Encode what the cache lacks; `audio_tokenizer` is loaded from the recipe when not given."""
+    from ..model.load import audio_tokenizer_fingerprint, load_audio_tokenizer
+
+    data = recipe.data
+    root = recipe.data_path
+    clips, skipped = read_clips(root, data.format)
+    cache_root = Path(recipe.base_dir / data.cache_dir) if data.cache_dir else _dataset_folder(root) / ".higgs-lora-cache"
+    cache = CodesCache(cache_root, audio_tokenizer_fingerprint(recipe.model.audio_tokenizer))
+    tokenizer = audio_tokenizer
+    encoded = 0
+
+    def codes_for(audio: Path, role: str) -> tuple[Path, float]:
+        nonlocal tokenizer, encoded
+        seconds = audio_seconds(audio)
+        if not data.min_seconds <= seconds <= data.max_seconds:
+            reason = "too_short" if seconds < data.min_seconds else "too_long"
+            raise AudioProblem(
+                reason, f"{role}{seconds:.2f} s is outside [data] min_seconds..max_seconds "
+                f"({data.min_seconds}..{data.max_seconds})"
+            )
+        entry = cache.entry(audio)
+        if not entry.is_file():
+            if tokenizer is None:
+                tokenizer = load_audio_tokenizer(recipe.model, "cuda" if torch.cuda.is_available() else "cpu")
+            samples = load_audio(audio, tokenizer.sampling_rate)
+            with torch.inference_mode():
+                codes = tokenizer.encode(samples, tokenizer.sampling_rate)
+            cache.put(entry, codes.cpu(), audio)
+            encoded += 1
+        return entry, seconds
+
+    kept: list[PreparedClip] = []
+    for clip in tqdm(clips, desc="prepare", unit="clip", disable=not progress):
+        try:
+            kept.append(_prepare_clip(clip, data.reference, codes_for))
+        except AudioProblem as problem:
+            skipped.append(Skip(clip.where, problem.reason, problem.detail))
+    _check_unique_ids(kept, skipped)
+    result = PreparedData(kept, skipped, encoded, cache.folder)
+    cache.folder.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(cache.folder / "prepare-report.json", json.dumps(result.report(), indent=2))
+    for skip in skipped:
+        log.warning("skipped %s", skip)
+    if not kept:
+        raise DataError(f"{root}: no usable clips ({result.summary()}). See the messages above.")
+    return result
+
+
+def _prepare_clip(clip: Clip, reference: str, codes_for: Any) -> PreparedClip:
+    if not clip.text:
+        raise AudioProblem("empty_text", "transcript is empty")
+    codes, seconds = codes_for(clip.audio, "")
+    ref_codes = None
+    if reference == "manifest":
+        if clip.ref_audio is None or not clip.ref_text:
+            raise AudioProblem(
+                "missing_reference", '[data] reference = "manifest" needs "ref_audio" and "ref_text" on every row'
+            )
+        ref_codes, _ = codes_for(clip.ref_audio, "reference audio ")
+    return PreparedClip(clip, codes, seconds, ref_codes)
+
+
+def _check_unique_ids(kept: list[PreparedClip], skipped: list[Skip]) -> None:
+    seen: set[str] = set()
+    for item in list(kept):
+        if item.clip.id in seen:
+            kept.remove(item)
+            skipped.append(Skip(item.clip.where, "duplicate_id", f"id {item.clip.id!r} appears earlier too"))
+        seen.add(item.clip.id)
+
+
+def _dataset_folder(path: Path) -> Path:
+    return path.parent if path.is_file() else path

@@ -1,0 +1,109 @@
+"""Prepared clips → ChatML samples the way Higgs is prompted at inference, and a torch Dataset.
+
+Layout (boson-multimodal examples/generation.py): system prompt / user text / assistant audio, with an
+optional voice-cloning prefix of user reference transcript / assistant reference audio. `start_index`
+points at the target assistant turn, so only the target audio and its control tokens are labels; the
+reference audio is context, never a target.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from boson_multimodal.data_types import AudioContent, ChatMLSample, Message
+from boson_multimodal.dataset.chatml_dataset import ChatMLDatasetSample, prepare_chatml_sample
+from torch.utils.data import Dataset
+
+from ..errors import DataError
+from .cache import load_codes
+from .prepare import PreparedClip
+
+
+@dataclass(frozen=True)
+class Example:
+    """One training example: text to speak, its codes, and an optional reference (codes + transcript)."""
+
+    text: str
+    codes: Path
+    ref_text: str | None = None
+    ref_codes: Path | None = None
+
+
+def chatml_sample(text: str, system_prompt: str, ref_text: str | None = None) -> ChatMLSample:
+    """The ChatML conversation for one example; audio contents are placeholders filled from the cache."""
+    messages = [Message("system", system_prompt)]
+    if ref_text is not None:
+        messages += [Message("user", ref_text), Message("assistant", AudioContent(audio_url="reference"))]
+    messages += [Message("user", text), Message("assistant", AudioContent(audio_url="target"))]
+    return ChatMLSample(messages=messages, start_index=len(messages) - 1)
+
+
+def encode_example(example: Example, text_tokenizer, system_prompt: str) -> ChatMLDatasetSample:
+    """Tokenize the conversation and attach the cached codes in the order the placeholders appear."""
+    sample = chatml_sample(example.text, system_prompt, example.ref_text)
+    input_tokens, label_tokens, audio_contents, _ = prepare_chatml_sample(sample, text_tokenizer)
+    if input_tokens is None:  # prepare_chatml_sample prints and swallows its own errors
+        raise DataError(f"could not tokenize the sample for {example.text!r} (see the message above)")
+    by_name = {"reference": example.ref_codes, "target": example.codes}
+    codes = [load_codes(by_name[content.audio_url]) for content in audio_contents]
+    lengths = torch.tensor([c.shape[1] for c in codes], dtype=torch.long)
+    return ChatMLDatasetSample(
+        input_ids=torch.tensor(input_tokens, dtype=torch.long),
+        label_ids=torch.tensor(label_tokens, dtype=torch.long),
+        audio_ids_concat=torch.cat(codes, dim=1),
+        audio_ids_start=torch.cumsum(lengths, 0) - lengths,
+        audio_waveforms_concat=torch.zeros(0),
+        audio_waveforms_start=torch.zeros(0, dtype=torch.long),
+        audio_sample_rate=torch.zeros(0),
+        audio_speaker_indices=torch.zeros(0, dtype=torch.long),
+    )
+
+
+def build_examples(clips: list[PreparedClip], reference: str, seed: int) -> list[Example]:
+    """Attach references: from the manifest, another clip of the same speaker, or none."""
+    if reference == "none":
+        return [Example(item.clip.text, item.codes) for item in clips]
+    if reference == "manifest":
+        return [Example(item.clip.text, item.codes, item.clip.ref_text, item.ref_codes) for item in clips]
+    rng = random.Random(seed)
+    by_speaker: dict[str | None, list[PreparedClip]] = {}
+    for item in clips:
+        by_speaker.setdefault(item.clip.speaker, []).append(item)
+    examples = []
+    for item in clips:
+        others = [other for other in by_speaker[item.clip.speaker] if other is not item]
+        ref = rng.choice(others) if others else None
+        examples.append(
+            Example(item.clip.text, item.codes, ref.clip.text if ref else None, ref.codes if ref else None)
+        )
+    return examples
+
+
+def split_examples(examples: list[Example], eval_fraction: float, seed: int) -> tuple[list[Example], list[Example]]:
+    """Deterministic train/eval split; at least one eval example when eval_fraction > 0 and n >= 2."""
+    if eval_fraction <= 0 or len(examples) < 2:
+        return examples, []
+    order = list(range(len(examples)))
+    random.Random(seed).shuffle(order)
+    n_eval = max(1, round(eval_fraction * len(examples)))
+    held_out = set(order[:n_eval])
+    train = [e for i, e in enumerate(examples) if i not in held_out]
+    return train, [e for i, e in enumerate(examples) if i in held_out]
+
+
+class SpeechDataset(Dataset):
+    """Examples encoded on access (codes are read from the cache, so memory stays small)."""
+
+    def __init__(self, examples: list[Example], text_tokenizer, system_prompt: str) -> None:
+        self.examples = examples
+        self.text_tokenizer = text_tokenizer
+        self.system_prompt = system_prompt
+
+    def __len__(self) -> int:
+        return len(self.examples)
+
+    def __getitem__(self, index: int) -> ChatMLDatasetSample:
+        return encode_example(self.examples[index], self.text_tokenizer, self.system_prompt)

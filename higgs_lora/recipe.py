@@ -1,0 +1,248 @@
+"""The recipe schema: one typed model per TOML table, validated before any heavy work starts.
+
+`load_recipe` reads a TOML file, applies dotted overrides (``train.max_steps=10``) and reports every
+problem at once, each with the file, line, ``[table] key``, what was found and what is allowed.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from .errors import RecipeError
+
+TARGET_GROUPS = ("attention", "text_ffn", "audio_ffn", "heads")
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"
+TINY = "tiny-random"
+
+
+class _Table(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class ModelConfig(_Table):
+    """`[model]`: what to fine-tune and how to hold it in memory."""
+
+    base: str = "bosonai/higgs-audio-v2-generation-3B-base"
+    """Hub id or local folder of the Higgs Audio v2 checkpoint; "tiny-random" builds a small random one."""
+    audio_tokenizer: str = "bosonai/higgs-audio-v2-tokenizer"
+    """Hub id or local folder of the audio tokenizer; "tiny-random" builds one matching the tiny model."""
+    quantization: Literal["nf4", "fp4", "none"] = "nf4"
+    """4-bit storage of the frozen base (QLoRA); "none" keeps it in compute_dtype (plain LoRA)."""
+    double_quant: bool = True
+    """Also quantize the 4-bit scales (saves ~0.4 bit per weight)."""
+    compute_dtype: Literal["auto", "bfloat16", "float16", "float32"] = "auto"
+    """"auto": bfloat16 on a CUDA GPU that supports it, else float32."""
+
+
+class LoraConfig(_Table):
+    """`[lora]`: the adapter's shape and where it attaches."""
+
+    r: int = Field(16, ge=1, le=1024)
+    """Rank of the low-rank update (typical: 8-64)."""
+    alpha: float = Field(32.0, gt=0)
+    """Scale numerator: the update is multiplied by alpha / r."""
+    dropout: float = Field(0.05, ge=0, lt=1)
+    targets: list[Literal["attention", "text_ffn", "audio_ffn", "heads"]] = Field(
+        default_factory=lambda: ["attention", "audio_ffn"], min_length=1
+    )
+    """Named groups of layers: attention, text_ffn, audio_ffn (the dual-FFN audio path), heads."""
+    target_regex: str | None = None
+    """An explicit regex over module names (full match); replaces `targets` when set."""
+
+    @field_validator("target_regex")
+    @classmethod
+    def _compiles(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                re.compile(value)
+            except re.error as err:
+                raise ValueError(f"not a valid regular expression ({err})") from None
+        return value
+
+
+class DataConfig(_Table):
+    """`[data]`: where the clips are and which of them to keep."""
+
+    path: str
+    """Dataset folder or JSONL manifest, relative to the recipe file."""
+    format: Literal["auto", "ljspeech", "jsonl", "folder"] = "auto"
+    """auto: metadata.csv → ljspeech, *.jsonl → jsonl, else x.wav + x.txt pairs."""
+    reference: Literal["none", "manifest", "same_speaker"] = "none"
+    """Voice-cloning prompt: none; the manifest's ref_audio/ref_text; or another clip of the same speaker."""
+    min_seconds: float = Field(0.5, ge=0)
+    max_seconds: float = Field(20.0, gt=0)
+    eval_fraction: float = Field(0.05, ge=0, le=0.5)
+    """Share of clips held out for the eval loss (at least one clip when > 0 and there are 2+ clips)."""
+    system_prompt: str = "Generate audio following instruction."
+    cache_dir: str | None = None
+    """Where encoded audio codes are kept; default: .higgs-lora-cache/ beside the dataset."""
+
+    @model_validator(mode="after")
+    def _durations_ordered(self) -> DataConfig:
+        if self.min_seconds >= self.max_seconds:
+            raise ValueError(
+                f"min_seconds ({self.min_seconds}) must be below max_seconds ({self.max_seconds})"
+            )
+        return self
+
+
+class TrainConfig(_Table):
+    """`[train]`: the optimisation schedule."""
+
+    epochs: float = Field(3.0, gt=0)
+    max_steps: int | None = Field(None, ge=1)
+    """Optimizer steps; overrides epochs when set."""
+    batch_size: int = Field(1, ge=1, le=256)
+    grad_accumulation: int = Field(8, ge=1, le=1024)
+    learning_rate: float = Field(2e-4, gt=0, le=1)
+    scheduler: Literal["cosine", "linear", "constant"] = "cosine"
+    warmup_steps: int = Field(10, ge=0)
+    optimizer: Literal["auto", "paged_adamw_8bit", "adamw_8bit", "adamw"] = "auto"
+    """auto: paged 8-bit AdamW on CUDA, plain AdamW elsewhere."""
+    weight_decay: float = Field(0.0, ge=0)
+    max_grad_norm: float = Field(1.0, gt=0)
+    gradient_checkpointing: bool = True
+    """Recompute decoder layers in backward: much less activation memory, ~30% more time."""
+    text_loss_weight: float = Field(1.0, ge=0)
+    """Weight of the text CE (control tokens) next to the audio CE."""
+    seed: int = 42
+    save_steps: int = Field(100, ge=1)
+    eval_steps: int = Field(100, ge=1)
+    log_steps: int = Field(10, ge=1)
+    save_total_limit: int = Field(2, ge=1)
+    """Checkpoints kept in adapters/<name>/checkpoints (older ones are deleted)."""
+
+
+class Recipe(_Table):
+    """A whole training recipe; `source` is the file it came from (paths resolve against it)."""
+
+    name: str = Field(pattern=NAME_PATTERN)
+    """Adapter name: the output goes to <output_dir>/<name>/. Letters, digits, '.', '_', '-'."""
+    output_dir: str = "adapters"
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    lora: LoraConfig = Field(default_factory=LoraConfig)
+    data: DataConfig
+    train: TrainConfig = Field(default_factory=TrainConfig)
+    source: Path | None = Field(None, exclude=True)
+
+    @property
+    def base_dir(self) -> Path:
+        """Folder that relative paths in the recipe are resolved against."""
+        return self.source.parent if self.source is not None else Path.cwd()
+
+    @property
+    def data_path(self) -> Path:
+        return (self.base_dir / self.data.path).resolve()
+
+    @property
+    def adapter_dir(self) -> Path:
+        return Path(self.output_dir) / self.name
+
+    def to_toml(self) -> str:
+        """The validated recipe as TOML (what was actually used, saved beside the adapter)."""
+        return _dump_toml(self.model_dump(exclude_none=True, exclude={"source"}))
+
+
+def load_recipe(path: str | Path, overrides: dict[str, Any] | None = None) -> Recipe:
+    """Read and validate a recipe; `overrides` maps dotted keys (``"train.max_steps"``) to values."""
+    path = Path(path)
+    if not path.is_file():
+        raise RecipeError(f"{path}: recipe file not found.")
+    text = path.read_text(encoding="utf-8")
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as err:
+        raise RecipeError(f"{path}: not valid TOML: {err}. Check quotes, brackets and '=' there.") from None
+    for dotted, value in (overrides or {}).items():
+        _set_dotted(raw, dotted, value)
+    try:
+        recipe = Recipe.model_validate(raw)
+    except ValidationError as err:
+        problems = [_describe(error, raw, text, path) for error in err.errors()]
+        raise RecipeError("\n".join(problems)) from None
+    recipe.source = path.resolve()
+    return recipe
+
+
+def _set_dotted(raw: dict[str, Any], dotted: str, value: Any) -> None:
+    *tables, key = dotted.split(".")
+    node = raw
+    for table in tables:
+        node = node.setdefault(table, {})
+    node[key] = value
+
+
+_TABLE_MODELS: dict[str, type[BaseModel]] = {
+    "model": ModelConfig,
+    "lora": LoraConfig,
+    "data": DataConfig,
+    "train": TrainConfig,
+}
+
+
+def _describe(error: dict[str, Any], raw: dict[str, Any], text: str, path: Path) -> str:
+    """One pydantic error as `file:line [table] key = value: what is wrong (what to do)`."""
+    loc = [str(part) for part in error["loc"] if not isinstance(part, int)]
+    table, key = (loc[0], loc[1]) if len(loc) >= 2 else (None, loc[0] if loc else None)
+    if table is None and key in _TABLE_MODELS and error["type"] != "missing":
+        table, key = key, None
+    where = f"{path}:{_line_of(text, table, key)}" if _line_of(text, table, key) else str(path)
+    section = f"[{table}]" if table else "(top level)"
+    if error["type"] == "extra_forbidden":
+        fields = _TABLE_MODELS[table].model_fields if table in _TABLE_MODELS else Recipe.model_fields
+        allowed = [name for name in fields if name != "source"]
+        hint = difflib.get_close_matches(key or "", allowed, n=1)
+        suggestion = f' Did you mean "{hint[0]}"?' if hint else f" Allowed: {', '.join(allowed)}."
+        return f'{where} {section}: unknown key "{key}".{suggestion}'
+    if error["type"] == "missing":
+        return f'{where} {section}: required key "{key}" is missing.'
+    message = str(error["msg"]).removeprefix("Value error, ")
+    if key is None:
+        return f"{where} {section}: {message}."
+    value = raw.get(table, {}).get(key) if table else raw.get(key)
+    return f"{where} {section} {key} = {value!r}: {message}."
+
+
+def _line_of(text: str, table: str | None, key: str | None) -> int | None:
+    """Line number of `key` in `[table]` (or of the table header), for error messages."""
+    current: str | None = None
+    header_line = None
+    for number, line in enumerate(text.splitlines(), start=1):
+        stripped = line.strip()
+        header = re.match(r"^\[([^\[\]]+)\]", stripped)
+        if header:
+            current = header.group(1).strip()
+            if current == table:
+                header_line = number
+            continue
+        if key and current == table and re.match(rf"^{re.escape(key)}\s*=", stripped):
+            return number
+    return header_line
+
+
+def _dump_toml(data: dict[str, Any]) -> str:
+    """Minimal TOML writer for the recipe's flat tables (tomllib reads, it does not write)."""
+    top = [f"{key} = {_toml_value(value)}" for key, value in data.items() if not isinstance(value, dict)]
+    tables = [
+        "\n".join([f"[{name}]"] + [f"{key} = {_toml_value(value)}" for key, value in table.items()])
+        for name, table in data.items()
+        if isinstance(table, dict)
+    ]
+    return "\n\n".join(["\n".join(top), *tables]) + "\n"
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(item) for item in value) + "]"
+    escaped = str(value).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    return f'"{escaped}"'

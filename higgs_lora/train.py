@@ -1,0 +1,262 @@
+"""`train`: recipe → data → 4-bit base + shim → LoRA → Trainer → adapter in adapters/<name>/.
+
+Readable top to bottom: fail fast on the recipe and the output folder, prepare data, load the model,
+train, then write the adapter and its report. CPU and CUDA share this path; `Runtime` names what differs.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .errors import HiggsLoraError, OutputExistsError
+from .recipe import Recipe, load_recipe
+from .report import loss_history, peak_memory_bytes, plot_losses, summary, write_metrics, write_model_card
+
+log = logging.getLogger(__name__)
+
+ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors")
+
+
+@dataclass
+class TrainResult:
+    adapter_dir: Path
+    metrics: dict[str, Any]
+    model: Any  # the trained PeftModel, still in memory
+
+
+def train(
+    recipe: Recipe | str | Path,
+    *,
+    name: str | None = None,
+    max_steps: int | None = None,
+    resume: bool = False,
+    force: bool = False,
+    callbacks: list[Any] | None = None,
+    progress: bool = True,
+) -> TrainResult:
+    """Train the adapter a recipe describes. `resume` continues from the last checkpoint; `force`
+    replaces an existing adapter of the same name. Returns where it went, its metrics and the model."""
+    recipe = _with_overrides(recipe, name, max_steps)
+    out = recipe.adapter_dir
+    resume_from = _claim_output(out, resume=resume, force=force)
+
+    # Heavy imports only now, so a bad recipe or folder fails in well under a second.
+    from transformers import set_seed
+
+    from .data import SpeechDataset, TrainingCollator, build_examples, prepare, split_examples
+    from .model import (
+        apply_lora,
+        enable_layer_checkpointing,
+        load_base_model,
+        load_text_tokenizer,
+        pick_runtime,
+    )
+    from .trainer import HiggsTrainer
+
+    runtime = pick_runtime(recipe.model)
+    set_seed(recipe.train.seed)
+
+    # 1. Data: encode what the cache lacks, build ChatML examples, hold some out for eval.
+    prepared = prepare(recipe, progress=progress)
+    print(prepared.summary())
+    text_tokenizer = load_text_tokenizer(recipe.model)
+    examples = build_examples(prepared.clips, recipe.data.reference, recipe.train.seed)
+    train_examples, eval_examples = split_examples(examples, recipe.data.eval_fraction, recipe.train.seed)
+
+    # 2. Model: frozen (4-bit) base with the labels shim, layer checkpointing, then PEFT on top.
+    base = load_base_model(recipe.model, runtime)
+    if recipe.train.gradient_checkpointing:
+        enable_layer_checkpointing(base)
+    model = apply_lora(base, recipe.lora)
+    model.peft_config["default"].base_model_name_or_path = recipe.model.base
+
+    # 3. Trainer.
+    def dataset(items: list[Any]) -> SpeechDataset:
+        return SpeechDataset(items, text_tokenizer, recipe.data.system_prompt)
+
+    trainer = HiggsTrainer(
+        model=model,
+        args=training_arguments(recipe, runtime, out, progress),
+        train_dataset=dataset(train_examples),
+        eval_dataset=dataset(eval_examples) if eval_examples else None,
+        data_collator=TrainingCollator(base.config),
+        text_loss_weight=recipe.train.text_loss_weight,
+        callbacks=callbacks,
+    )
+
+    # 4. Train.
+    started = time.perf_counter()
+    trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
+    seconds = time.perf_counter() - started
+    eval_loss = trainer.evaluate()["eval_loss"] if eval_examples else None
+
+    # 5. Adapter + report.
+    history = trainer.state.log_history
+    train_losses = loss_history(history)
+    trainable, total = model.get_nb_trainable_parameters()
+    metrics = {
+        "name": recipe.name,
+        "base_model": recipe.model.base,
+        "first_loss": train_losses[0][1],
+        "final_loss": train_losses[-1][1],
+        "eval_loss": eval_loss,
+        "steps": trainer.state.global_step,
+        "resumed_from_step": _step_of(resume_from),
+        "loss_history": train_losses,
+        "eval_history": loss_history(history, "eval_loss"),
+        "train_examples": len(train_examples),
+        "eval_examples": len(eval_examples),
+        "train_minutes": sum(item.seconds for item in prepared.clips) / 60,
+        "train_seconds": round(seconds, 2),
+        "trainable_params": trainable,
+        "total_params": total,
+        "peak_memory_bytes": peak_memory_bytes(runtime.device),
+        "device": str(runtime.device),
+        "compute_dtype": str(runtime.compute_dtype).removeprefix("torch."),
+    }
+    save_adapter(model, recipe, metrics, out)
+    print(summary(metrics, out))
+    return TrainResult(out, metrics, model)
+
+
+def training_arguments(recipe: Recipe, runtime, out: Path, progress: bool = True):  # -> TrainingArguments
+    from transformers import TrainingArguments
+
+    cfg = recipe.train
+    return TrainingArguments(
+        output_dir=str(out / "checkpoints"),
+        logging_dir=str(out / "logs"),
+        report_to=["tensorboard"],
+        per_device_train_batch_size=cfg.batch_size,
+        per_device_eval_batch_size=cfg.batch_size,
+        gradient_accumulation_steps=cfg.grad_accumulation,
+        num_train_epochs=cfg.epochs,
+        max_steps=cfg.max_steps or -1,
+        learning_rate=cfg.learning_rate,
+        lr_scheduler_type="constant_with_warmup" if cfg.scheduler == "constant" else cfg.scheduler,
+        warmup_steps=cfg.warmup_steps,
+        optim=optimizer_name(cfg.optimizer, runtime.cuda),
+        weight_decay=cfg.weight_decay,
+        max_grad_norm=cfg.max_grad_norm,
+        logging_steps=cfg.log_steps,
+        logging_first_step=True,
+        save_strategy="steps",
+        save_steps=cfg.save_steps,
+        save_total_limit=cfg.save_total_limit,
+        eval_strategy="steps" if recipe.data.eval_fraction > 0 else "no",
+        eval_steps=cfg.eval_steps,
+        seed=cfg.seed,
+        data_seed=cfg.seed,
+        remove_unused_columns=False,  # our batches are not model-signature shaped
+        label_names=[],
+        # CPU vs CUDA, the named differences: device, mixed precision, loader workers.
+        use_cpu=not runtime.cuda,
+        bf16=runtime.cuda and str(runtime.compute_dtype) == "torch.bfloat16",
+        fp16=runtime.cuda and str(runtime.compute_dtype) == "torch.float16",
+        dataloader_num_workers=2 if runtime.cuda else 0,
+        dataloader_pin_memory=runtime.cuda,
+        disable_tqdm=not progress,
+    )
+
+
+def optimizer_name(choice: str, cuda: bool) -> str:
+    """Trainer optimizer name: paged 8-bit AdamW on CUDA, plain AdamW where bitsandbytes' need CUDA."""
+    if choice == "adamw" or (not cuda and choice != "adamw"):
+        if choice not in ("adamw", "auto"):
+            log.warning("optimizer %s needs CUDA; using plain AdamW on this CPU run", choice)
+        return "adamw_torch"
+    return {
+        "auto": "paged_adamw_8bit",
+        "paged_adamw_8bit": "paged_adamw_8bit",
+        "adamw_8bit": "adamw_bnb_8bit",
+    }[choice]
+
+
+def save_adapter(model: Any, recipe: Recipe, metrics: dict[str, Any], out: Path) -> None:
+    """Write the PEFT files, recipe, metrics, loss plot and model card; each file lands atomically."""
+    out.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".staging-", dir=out) as staging:
+        # save_embedding_layers=False: we never target embeddings, and PEFT's "auto" would otherwise
+        # look the base id up on the hub (a network round trip, or retries when offline).
+        model.save_pretrained(staging, safe_serialization=True, save_embedding_layers=False)
+        for file in ADAPTER_FILES:
+            os.replace(Path(staging) / file, out / file)
+    (out / "recipe.toml").write_text(recipe.to_toml(), encoding="utf-8")
+    write_metrics(out, metrics)
+    plot_losses(out, metrics)
+    write_model_card(out, recipe, metrics)
+
+
+def _with_overrides(recipe: Recipe | str | Path, name: str | None, max_steps: int | None) -> Recipe:
+    overrides: dict[str, Any] = {}
+    if name is not None:
+        overrides["name"] = name
+    if max_steps is not None:
+        overrides["train.max_steps"] = max_steps
+    if isinstance(recipe, Recipe):
+        if not overrides:
+            return recipe
+        source = recipe.source
+        data = recipe.model_dump(exclude={"source"})
+        for dotted, value in overrides.items():
+            *tables, key = dotted.split(".")
+            node = data
+            for table in tables:
+                node = node[table]
+            node[key] = value
+        updated = Recipe.model_validate(data)
+        updated.source = source
+        return updated
+    return load_recipe(recipe, overrides)
+
+
+def _claim_output(out: Path, *, resume: bool, force: bool) -> Path | None:
+    """Decide what happens to adapters/<name>/ before any heavy work; returns the checkpoint to resume."""
+    from transformers.trainer_utils import get_last_checkpoint
+
+    checkpoints = out / "checkpoints"
+    last = get_last_checkpoint(str(checkpoints)) if checkpoints.is_dir() else None
+    finished = (out / "adapter_model.safetensors").is_file()
+    if resume:
+        if last is None:
+            raise HiggsLoraError(
+                f"--resume: no checkpoint in {checkpoints} to continue from. Start without --resume."
+            )
+        return Path(last)
+    if force:
+        for folder in (checkpoints, out / "logs"):
+            shutil.rmtree(folder, ignore_errors=True)
+    elif finished:
+        raise OutputExistsError(
+            f"{out} already holds a trained adapter. Pass --force to replace it, or --name NAME to train "
+            "under another name."
+        )
+    elif last is not None:
+        raise OutputExistsError(
+            f"{out} holds checkpoints of an unfinished run (last: {Path(last).name}). Pass --resume to "
+            "continue it, or --force to start over."
+        )
+    _check_writable(out)
+    return None
+
+
+def _check_writable(out: Path) -> None:
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=out, prefix=".write-check-"):
+            pass
+    except OSError as err:
+        raise HiggsLoraError(
+            f"{out}: cannot write the adapter there ({err.strerror}). Choose another output_dir."
+        ) from None
+
+
+def _step_of(checkpoint: Path | None) -> int | None:
+    return int(checkpoint.name.rsplit("-", 1)[1]) if checkpoint else None

@@ -1,0 +1,67 @@
+"""`HiggsTrainer`: transformers' Trainer with the Higgs loss and per-codebook logging.
+
+Everything else (gradient accumulation, schedules, optimizers incl. paged 8-bit AdamW, checkpoints,
+resume, eval, TensorBoard, progress bar) is the Trainer's own.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+import torch
+from transformers import Trainer
+
+from .loss import HiggsLoss, higgs_loss
+
+
+class NonFiniteLossError(RuntimeError):
+    """Raised when the loss becomes NaN or infinite, so no poisoned checkpoint is written."""
+
+
+class HiggsTrainer(Trainer):
+    def __init__(self, *args: Any, text_loss_weight: float = 1.0, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.text_loss_weight = text_loss_weight
+        # PeftModel.forward takes **kwargs, which makes Trainer (4.46) treat the model as computing a
+        # token-normalised loss itself and skip dividing by gradient_accumulation_steps. Our loss is a
+        # per-micro-batch mean, so the Trainer must do the division.
+        self.model_accepts_loss_kwargs = False
+        self._parts: dict[str, list[float]] = defaultdict(list)
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        inputs = dict(inputs)
+        label_audio_ids = inputs.pop("label_audio_ids")
+        outputs = model(**inputs)
+        loss = higgs_loss(
+            outputs.logits,
+            outputs.expanded_labels,
+            outputs.audio_logits,
+            label_audio_ids,
+            self.text_loss_weight,
+        )
+        if not torch.isfinite(loss.total):
+            raise NonFiniteLossError(f"loss became {loss.total.item()} at step {self.state.global_step}")
+        if model.training:
+            self._record(loss)
+        return (loss.total, outputs) if return_outputs else loss.total
+
+    def prediction_step(self, model, inputs, prediction_loss_only, ignore_keys=None):
+        inputs = self._prepare_inputs(inputs)
+        with torch.no_grad():
+            loss = self.compute_loss(model, inputs)
+        return loss.detach(), None, None
+
+    def log(self, logs: dict[str, float], *args: Any, **kwargs: Any) -> None:
+        if "loss" in logs and self._parts:
+            for name, values in self._parts.items():
+                logs[name] = round(sum(values) / len(values), 4)
+            self._parts.clear()
+        super().log(logs, *args, **kwargs)
+
+    def _record(self, loss: HiggsLoss) -> None:
+        self._parts["loss_text"].append(loss.text.item())
+        self._parts["loss_audio"].append(loss.audio.item())
+        for index, value in enumerate(loss.per_codebook.tolist()):
+            if value == value:  # not NaN: this codebook had targets in the batch
+                self._parts[f"loss_codebook_{index}"].append(value)
