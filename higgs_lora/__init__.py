@@ -14,8 +14,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+# Functions that share a name with a submodule (`train`) are imported eagerly: importing the
+# submodule later would otherwise rebind the package attribute to the module. Their modules keep
+# heavy imports inside functions, so this stays cheap.
+from .adapter import load_adapter
 from .errors import DataError, HiggsLoraError, ModelError, OutputExistsError, RecipeError
 from .recipe import Recipe, load_recipe
+from .train import TrainResult, train
 
 __version__ = "0.1.0"
 
@@ -36,20 +41,15 @@ __all__ = [
 ]
 
 _LAZY = {
-    "train": ("train", "train"),
-    "TrainResult": ("train", "TrainResult"),
     "prepare": ("data.prepare", "prepare"),
-    "load_adapter": ("adapter", "load_adapter"),
     "HiggsAudioForLoRA": ("model.shim", "HiggsAudioForLoRA"),
     "higgs_loss": ("loss", "higgs_loss"),
 }
 
 if TYPE_CHECKING:
-    from .adapter import load_adapter
     from .data.prepare import prepare
     from .loss import higgs_loss
     from .model.shim import HiggsAudioForLoRA
-    from .train import TrainResult, train
 
 
 def __getattr__(name: str) -> Any:

@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 import resource
 from pathlib import Path
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from .fileio import atomic_path, write_text_atomic
 from .recipe import Recipe
+
+if TYPE_CHECKING:
+    import torch
 
 
 def loss_history(log_history: list[dict[str, Any]], key: str = "loss") -> list[list[float]]:
@@ -21,6 +22,8 @@ def loss_history(log_history: list[dict[str, Any]], key: str = "loss") -> list[l
 def peak_memory_bytes(device: torch.device) -> int:
     """Peak GPU memory allocated on CUDA; peak resident memory of this process on CPU."""
     if device.type == "cuda":
+        import torch
+
         return int(torch.cuda.max_memory_allocated(device))
     return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024
 

@@ -75,7 +75,6 @@ def train(
     if recipe.train.gradient_checkpointing:
         enable_layer_checkpointing(base)
     model = apply_lora(base, recipe.lora)
-    model.peft_config["default"].base_model_name_or_path = recipe.model.base
 
     # 3. Trainer.
     def dataset(items: list[Any]) -> SpeechDataset:
@@ -182,6 +181,9 @@ def optimizer_name(choice: str, cuda: bool) -> str:
 def save_adapter(model: Any, recipe: Recipe, metrics: dict[str, Any], out: Path) -> None:
     """Write the PEFT files, recipe, metrics, loss plot and model card; each file lands atomically."""
     out.mkdir(parents=True, exist_ok=True)
+    # The adapter names the base as the recipe does ("tiny-random" or a hub id), not as the local
+    # folder it was loaded from, so that it travels to other machines.
+    model.peft_config["default"].base_model_name_or_path = recipe.model.base
     with tempfile.TemporaryDirectory(prefix=".staging-", dir=out) as staging:
         # save_embedding_layers=False: we never target embeddings, and PEFT's "auto" would otherwise
         # look the base id up on the hub (a network round trip, or retries when offline).

@@ -59,9 +59,27 @@ class HiggsTrainer(Trainer):
             self._parts.clear()
         super().log(logs, *args, **kwargs)
 
+    def _load_rng_state(self, checkpoint: str) -> None:
+        # transformers 4.46 `Trainer._load_rng_state` torch.load()s the rng_state.pth it wrote itself,
+        # and torch >= 2.6 defaults to weights_only=True, which rejects the numpy RNG state inside
+        # (so --resume would fail). Allow exactly the numpy types of that state; removable with
+        # transformers >= 4.50, which loads it with weights_only=False.
+        with torch.serialization.safe_globals(_numpy_rng_state_types()):
+            super()._load_rng_state(checkpoint)
+
     def _record(self, loss: HiggsLoss) -> None:
         self._parts["loss_text"].append(loss.text.item())
         self._parts["loss_audio"].append(loss.audio.item())
         for index, value in enumerate(loss.per_codebook.tolist()):
             if value == value:  # not NaN: this codebook had targets in the batch
                 self._parts[f"loss_codebook_{index}"].append(value)
+
+
+def _numpy_rng_state_types() -> list[Any]:
+    import numpy as np
+
+    try:
+        from numpy._core.multiarray import _reconstruct
+    except ImportError:  # numpy < 2
+        from numpy.core.multiarray import _reconstruct
+    return [_reconstruct, np.ndarray, np.dtype, type(np.dtype(np.uint32))]

@@ -1,0 +1,101 @@
+"""End to end through the real command: `higgs-lora train recipes/smoke.toml` on a clean folder."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from peft import PeftModel
+from peft.utils import load_peft_weights, set_peft_model_state_dict
+from safetensors.torch import load_file
+
+from tests.helpers import REPO
+
+pytestmark = pytest.mark.slow
+
+
+def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "higgs_lora", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        env=os.environ.copy(),
+    )
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, subprocess.CompletedProcess[str]]:
+    """The README quickstart, verbatim, run from a scratch working directory."""
+    workdir = tmp_path_factory.mktemp("quickstart")
+    result = run_cli("train", str(REPO / "recipes" / "smoke.toml"), cwd=workdir)
+    return workdir / "adapters" / "smoke", result
+
+
+def test_smoke_recipe_trains_an_adapter_and_the_loss_halves(smoke_run) -> None:
+    adapter, result = smoke_run
+    assert result.returncode == 0, result.stderr[-3000:]
+    for name in ("adapter_config.json", "adapter_model.safetensors", "recipe.toml", "loss.png", "README.md"):
+        assert (adapter / name).is_file(), name
+    metrics = json.loads((adapter / "metrics.json").read_text())
+    assert metrics["steps"] == 40 and metrics["loss_history"][0] == [1, metrics["first_loss"]]
+    assert [step for step, _ in metrics["loss_history"]] == list(range(1, 41))
+    assert metrics["final_loss"] <= metrics["first_loss"] / 2
+    assert metrics["eval_loss"] is not None and metrics["eval_loss"] < metrics["first_loss"] / 2
+    assert "Finished smoke: 40 steps" in result.stdout
+    assert "prepared 12 clips" in result.stdout
+    assert (adapter / "loss.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert any((adapter / "logs").iterdir()), "TensorBoard event files"
+
+
+def test_stock_peft_loads_the_adapter_onto_a_plain_higgs_model(smoke_run) -> None:
+    from boson_multimodal.model.higgs_audio import HiggsAudioModel
+
+    from higgs_lora.model.load import resolve_base
+
+    adapter, _ = smoke_run
+    config = json.loads((adapter / "adapter_config.json").read_text())
+    assert config["base_model_name_or_path"] == "tiny-random"
+    base = HiggsAudioModel.from_pretrained(resolve_base("tiny-random"))
+    model = PeftModel.from_pretrained(base, str(adapter))
+    result = set_peft_model_state_dict(model, load_peft_weights(str(adapter)))
+    assert result.unexpected_keys == []
+    assert [k for k in result.missing_keys if "lora_" in k] == []
+    saved = load_file(str(adapter / "adapter_model.safetensors"))
+    state = model.state_dict()
+    assert saved, "the adapter holds weights"
+    for key, tensor in saved.items():
+        live = key.replace(".lora_A.weight", ".lora_A.default.weight").replace(
+            ".lora_B.weight", ".lora_B.default.weight"
+        )
+        assert torch.equal(state[live], tensor), key
+
+
+def test_training_again_refuses_to_overwrite_without_force(smoke_run) -> None:
+    adapter, _ = smoke_run
+    before = (adapter / "adapter_model.safetensors").read_bytes()
+    result = run_cli("train", str(REPO / "recipes" / "smoke.toml"), cwd=adapter.parent.parent)
+    assert result.returncode == 2
+    assert "already holds a trained adapter. Pass --force to replace it" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert (adapter / "adapter_model.safetensors").read_bytes() == before
+
+
+def test_bad_recipe_exits_2_with_the_message(tmp_path: Path) -> None:
+    recipe = tmp_path / "bad.toml"
+    recipe.write_text('name = "x"\n[data]\npath = "d"\n[train]\nlerning_rate = 1\n', encoding="utf-8")
+    result = run_cli("train", str(recipe), cwd=tmp_path)
+    assert result.returncode == 2
+    assert f'{recipe}:5 [train]: unknown key "lerning_rate". Did you mean "learning_rate"?' in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_help_is_available_for_every_verb(tmp_path: Path) -> None:
+    for verb in ("train", "prepare"):
+        result = run_cli(verb, "--help", cwd=tmp_path)
+        assert result.returncode == 0 and "recipe" in result.stdout

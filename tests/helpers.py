@@ -1,0 +1,102 @@
+"""Helpers the tests share: clip writers and a small recipe over the shipped smoke data."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+SMOKE_DATA = REPO / "data" / "smoke"
+
+
+def write_clip(
+    path: Path, seconds: float = 1.0, sample_rate: int = 22050, channels: int = 1, seed: int = 0
+) -> Path:
+    """A speech-like test clip: a few harmonics with a wobble, plus a little noise."""
+    import soundfile
+
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * sample_rate)) / sample_rate
+    pitch = 120 + 30 * np.sin(2 * np.pi * 3 * t) + 10 * seed
+    phase = 2 * np.pi * np.cumsum(pitch) / sample_rate
+    wave = sum(np.sin(k * phase) / k for k in range(1, 6)) * 0.2 + rng.normal(0, 0.01, t.size)
+    samples = np.stack([wave] * channels, axis=1) if channels > 1 else wave
+    path.parent.mkdir(parents=True, exist_ok=True)
+    soundfile.write(str(path), samples.astype(np.float32), sample_rate)
+    return path
+
+
+def smoke_recipe(folder: Path, cache_dir: Path, extra: str = "", train: str = "", name: str = "t") -> Path:
+    """A recipe over a copy of the shipped smoke data, small enough for a test."""
+    data = folder / "smoke-data"
+    if not data.exists():
+        shutil.copytree(SMOKE_DATA, data, ignore=shutil.ignore_patterns(".higgs-lora-cache"))
+    recipe = folder / "recipe.toml"
+    recipe.write_text(
+        f"""name = "{name}"
+output_dir = "{folder / "adapters"}"
+
+[model]
+base = "tiny-random"
+audio_tokenizer = "tiny-random"
+
+[lora]
+r = 8
+alpha = 16
+dropout = 0.0
+targets = ["attention", "audio_ffn", "heads"]
+
+[data]
+path = "smoke-data"
+cache_dir = "{cache_dir}"
+reference = "same_speaker"
+eval_fraction = 0.0
+{extra}
+
+[train]
+batch_size = 1
+grad_accumulation = 1
+learning_rate = 3e-3
+warmup_steps = 0
+gradient_checkpointing = false
+log_steps = 1
+seed = 3
+{train}
+""",
+        encoding="utf-8",
+    )
+    return recipe
+
+
+def synthetic_batch(folder: Path, text_tokenizer, with_reference: bool = True, seed: int = 0):
+    """A real collated batch (two samples, one with a reference clip) from random codes on disk.
+
+    Returns (batch, frames) where frames lists the code tensors in audio-out order.
+    """
+    import torch
+
+    from higgs_lora.data.cache import CodesCache
+    from higgs_lora.data.collate import TrainingCollator
+    from higgs_lora.data.samples import Example, encode_example
+    from higgs_lora.model.tiny import tiny_config
+
+    generator = torch.Generator().manual_seed(seed)
+    cache = CodesCache(folder, "synthetic")
+    codes = {}
+    for name, frames in {"ref": 7, "target1": 9, "target2": 5}.items():
+        codes[name] = torch.randint(0, 1024, (4, frames), generator=generator)
+        cache.put(folder / f"{name}.safetensors", codes[name], Path(name))
+    examples = [
+        Example(
+            "Say this.",
+            folder / "target1.safetensors",
+            "Reference words." if with_reference else None,
+            folder / "ref.safetensors" if with_reference else None,
+        ),
+        Example("Hi.", folder / "target2.safetensors"),
+    ]
+    samples = [encode_example(e, text_tokenizer, "Generate audio following instruction.") for e in examples]
+    order = (["ref"] if with_reference else []) + ["target1", "target2"]
+    return TrainingCollator(tiny_config())(samples), [codes[name] for name in order]
