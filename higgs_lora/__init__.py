@@ -6,6 +6,8 @@ Everything the CLI does is a function here:
     recipe = higgs_lora.load_recipe("recipes/smoke.toml")
     result = higgs_lora.train(recipe)           # adapters/smoke/
     model = higgs_lora.load_adapter(result.adapter_dir)
+    higgs_lora.merge("adapters/smoke")         # adapters/smoke/merged/
+    higgs_lora.speak("Hello.", adapter="adapters/smoke", out="hello.wav")
 
 Heavy libraries (torch, transformers, peft) are imported on first use, not here.
 """
@@ -17,27 +19,43 @@ from typing import TYPE_CHECKING, Any
 # Functions that share a name with a submodule (`train`) are imported eagerly: importing the
 # submodule later would otherwise rebind the package attribute to the module. Their modules keep
 # heavy imports inside functions, so this stays cheap.
-from .adapter import load_adapter
+from .adapter import AdapterInfo, list_adapters, load_adapter, read_adapter
 from .errors import DataError, HiggsLoraError, ModelError, OutputExistsError, RecipeError
+from .export import ChecksumError, export, import_adapter, verify_checksums
+from .merge import MergeMismatchError, MergeResult, merge
 from .recipe import Recipe, load_recipe
+from .speak import Speaker, Speech, speak
 from .train import TrainResult, train
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "AdapterInfo",
+    "ChecksumError",
     "DataError",
     "HiggsAudioForLoRA",
     "HiggsLoraError",
+    "MergeMismatchError",
+    "MergeResult",
     "ModelError",
     "OutputExistsError",
     "Recipe",
     "RecipeError",
+    "Speaker",
+    "Speech",
     "TrainResult",
+    "export",
     "higgs_loss",
+    "import_adapter",
+    "list_adapters",
     "load_adapter",
     "load_recipe",
+    "merge",
     "prepare",
+    "read_adapter",
+    "speak",
     "train",
+    "verify_checksums",
 ]
 
 _LAZY = {

@@ -1,13 +1,153 @@
-"""Loading a trained adapter back: base (shimmed) + PEFT weights, ready for forward or generation."""
+"""Trained adapters as artefacts: read their facts, list them, check they fit a base, load them back."""
 
 from __future__ import annotations
 
 import json
+import re
+import tomllib
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import HiggsLoraError
+from .errors import HiggsLoraError, ModelError
 from .recipe import ModelConfig
+
+ADAPTER_CONFIG = "adapter_config.json"
+ADAPTER_WEIGHTS = "adapter_model.safetensors"
+PICKLED_WEIGHTS = ("adapter_model.bin", "adapter_model.pt", "adapter_model.pth")
+_LORA_KEY = re.compile(r"^base_model\.model\.(?P<module>.+)\.lora_(?P<part>[AB])\.weight$")
+
+
+@dataclass(frozen=True)
+class AdapterInfo:
+    """What `higgs-lora adapters` shows about one adapter folder."""
+
+    name: str
+    path: Path
+    base: str
+    rank: int
+    alpha: float
+    targets: str
+    steps: int | None
+    final_loss: float | None
+    eval_loss: float | None
+    size_bytes: int
+
+
+def adapter_config(adapter_dir: str | Path) -> dict[str, Any]:
+    folder = Path(adapter_dir)
+    file = folder / ADAPTER_CONFIG
+    if not file.is_file():
+        raise HiggsLoraError(f"{folder}: no {ADAPTER_CONFIG}; is this an adapter folder (adapters/<name>/)?")
+    if not (folder / ADAPTER_WEIGHTS).is_file():
+        pickled = [name for name in PICKLED_WEIGHTS if (folder / name).is_file()]
+        hint = f" It has {pickled[0]} (pickle), which higgs-lora does not load." if pickled else ""
+        raise HiggsLoraError(f"{folder}: no {ADAPTER_WEIGHTS}.{hint}")
+    try:
+        return json.loads(file.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as err:
+        raise HiggsLoraError(f"{file}: not valid JSON ({err.msg}, line {err.lineno}).") from None
+
+
+def adapter_base(adapter_dir: str | Path) -> str:
+    base = adapter_config(adapter_dir).get("base_model_name_or_path")
+    if not base:
+        raise HiggsLoraError(
+            f"{adapter_dir}/{ADAPTER_CONFIG}: base_model_name_or_path is empty; pass --base."
+        )
+    return str(base)
+
+
+def recipe_value(adapter_dir: str | Path, table: str, key: str, default: Any) -> Any:
+    """A value from the recipe saved beside the adapter, or `default` when absent."""
+    file = Path(adapter_dir) / "recipe.toml"
+    if not file.is_file():
+        return default
+    return tomllib.loads(file.read_text(encoding="utf-8")).get(table, {}).get(key, default)
+
+
+def read_adapter(adapter_dir: str | Path) -> AdapterInfo:
+    folder = Path(adapter_dir)
+    config = adapter_config(folder)
+    metrics_file = folder / "metrics.json"
+    metrics = json.loads(metrics_file.read_text(encoding="utf-8")) if metrics_file.is_file() else {}
+    groups = recipe_value(folder, "lora", "targets", None)
+    regex = recipe_value(folder, "lora", "target_regex", None)
+    return AdapterInfo(
+        name=folder.name,
+        path=folder,
+        base=str(config.get("base_model_name_or_path") or "?"),
+        rank=int(config.get("r", 0)),
+        alpha=float(config.get("lora_alpha", 0)),
+        targets=regex or (", ".join(groups) if groups else str(config.get("target_modules"))),
+        steps=metrics.get("steps"),
+        final_loss=metrics.get("final_loss"),
+        eval_loss=metrics.get("eval_loss"),
+        size_bytes=(folder / ADAPTER_WEIGHTS).stat().st_size,
+    )
+
+
+def list_adapters(root: str | Path = "adapters") -> list[AdapterInfo]:
+    """Every adapter folder directly under `root`, by name."""
+    root = Path(root)
+    if not root.is_dir():
+        return []
+    return [read_adapter(p) for p in sorted(root.iterdir()) if (p / ADAPTER_CONFIG).is_file()]
+
+
+def check_fits(adapter_dir: str | Path, base: str) -> None:
+    """Refuse, naming what differs, an adapter whose modules, shapes or rank the base does not have.
+
+    Works from the base's config on the meta device: no weights are loaded.
+    """
+    from accelerate import init_empty_weights
+    from boson_multimodal.model.higgs_audio import HiggsAudioConfig, HiggsAudioModel
+    from safetensors import safe_open
+    from torch import nn
+    from transformers import PretrainedConfig
+
+    from .model.load import resolve_base
+
+    folder = Path(adapter_dir)
+    config = adapter_config(folder)
+    try:
+        base_config, _ = PretrainedConfig.get_config_dict(resolve_base(base))
+    except OSError as err:
+        raise ModelError(f"base {base!r}: cannot read its config.json ({err}).") from None
+    if base_config.get("model_type") != "higgs_audio":
+        raise ModelError(
+            f"base {base!r} is a {base_config.get('model_type')!r} model; adapter {folder} was trained on a "
+            "Higgs Audio model (model_type 'higgs_audio'). Pass the Higgs base it was trained on with --base."
+        )
+    with init_empty_weights():
+        model = HiggsAudioModel(HiggsAudioConfig(**base_config))
+    modules = dict(model.named_modules())
+    problems: list[str] = []
+    with safe_open(str(folder / ADAPTER_WEIGHTS), "pt") as weights:
+        shapes = {key: tuple(weights.get_slice(key).get_shape()) for key in weights.keys()}  # noqa: SIM118
+    for key, shape in sorted(shapes.items()):
+        match = _LORA_KEY.match(key)
+        if match is None:
+            continue
+        name, part = match["module"], match["part"]
+        module = modules.get(name)
+        if not isinstance(module, nn.Linear):
+            problems.append(f"targets {name}, which base {base!r} does not have as a Linear layer")
+            continue
+        expected = (shape[0], module.in_features) if part == "A" else (module.out_features, shape[1])
+        if shape != expected:
+            problems.append(f"{name}.lora_{part} has shape {list(shape)}, base needs {list(expected)}")
+        rank = shape[0] if part == "A" else shape[1]
+        configured = config.get("rank_pattern", {}).get(name, config.get("r"))
+        if configured is not None and rank != configured:
+            problems.append(f"{name} has rank {rank}, but {ADAPTER_CONFIG} says r={configured}")
+    if not any(_LORA_KEY.match(key) for key in shapes):
+        problems.append(f"{ADAPTER_WEIGHTS} holds no LoRA weights")
+    if problems:
+        unique = list(dict.fromkeys(problems))
+        shown = "\n  ".join(unique[:6])
+        more = f"\n  ... and {len(unique) - 6} more" if len(unique) > 6 else ""
+        raise ModelError(f"adapter {folder} does not fit base {base!r}:\n  {shown}{more}")
 
 
 def load_adapter(
@@ -15,25 +155,21 @@ def load_adapter(
     *,
     base: str | None = None,
     quantization: str = "none",
+    dtype: Any = None,
     is_trainable: bool = False,
 ) -> Any:  # -> PeftModel
     """The base named in the adapter's config (or `base`), with the labels shim under PEFT's wrapper.
 
     `quantization` defaults to "none": inference and merging want full-precision base weights; pass
-    "nf4" to reproduce the 4-bit training setup exactly.
+    "nf4" to reproduce the 4-bit training setup exactly. `dtype` (a torch dtype) defaults to bf16 on
+    CUDA, fp32 on CPU.
     """
     from peft import PeftModel
 
     from .model.load import load_base_model
 
-    folder = Path(adapter_dir)
-    config_file = folder / "adapter_config.json"
-    if not config_file.is_file():
-        raise HiggsLoraError(
-            f"{folder}: no adapter_config.json; is this an adapter folder (adapters/<name>/)?"
-        )
-    base_name = base or json.loads(config_file.read_text(encoding="utf-8")).get("base_model_name_or_path")
-    if not base_name:
-        raise HiggsLoraError(f"{config_file}: base_model_name_or_path is empty; pass base=... explicitly.")
-    model = load_base_model(ModelConfig(base=base_name, quantization=quantization))
-    return PeftModel.from_pretrained(model, str(folder), is_trainable=is_trainable)
+    base = base or adapter_base(adapter_dir)
+    check_fits(adapter_dir, base)
+    compute = str(dtype).removeprefix("torch.") if dtype is not None else "auto"
+    model = load_base_model(ModelConfig(base=base, quantization=quantization, compute_dtype=compute))
+    return PeftModel.from_pretrained(model, str(adapter_dir), is_trainable=is_trainable)

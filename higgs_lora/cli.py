@@ -10,6 +10,7 @@ import argparse
 import logging
 import sys
 from collections.abc import Callable
+from pathlib import Path
 
 from .errors import HiggsLoraError
 
@@ -29,6 +30,78 @@ def _prepare(args: argparse.Namespace) -> None:
     print(f"cache: {result.cache_folder} (report: prepare-report.json)")
 
 
+def _merge(args: argparse.Namespace) -> None:
+    from .merge import merge
+
+    merge(args.adapter, out=args.out, base=args.base, dtype=args.dtype, force=args.force)
+
+
+def _export(args: argparse.Namespace) -> None:
+    from .export import export
+
+    print(f"exported {args.adapter} → {export(args.adapter, args.out, force=args.force)}")
+
+
+def _import(args: argparse.Namespace) -> None:
+    from .export import import_adapter
+
+    target = import_adapter(args.package, name=args.name, adapters_root=args.adapters_dir, force=args.force)
+    print(f"checksums verified; installed {args.package} → {target}")
+
+
+def _speak(args: argparse.Namespace) -> None:
+    from .speak import speak
+
+    speech = speak(
+        args.text,
+        adapter=args.adapter,
+        model=args.model,
+        ref_audio=args.ref,
+        ref_text=args.ref_text,
+        out=args.out,
+        seed=args.seed,
+        temperature=args.temperature,
+        max_seconds=args.max_seconds,
+        audio_tokenizer=args.audio_tokenizer,
+        force=args.force,
+    )
+    print(f"wrote {args.out}: {speech.seconds:.2f} s at {speech.sample_rate} Hz")
+
+
+def _adapters(args: argparse.Namespace) -> None:
+    from .adapter import list_adapters, read_adapter
+
+    if args.name:
+        info = read_adapter(Path(args.adapters_dir) / args.name)
+        for field, value in vars(info).items():
+            print(f"{field:>11}: {value}")
+        print(f"{'files':>11}: {', '.join(sorted(p.name for p in info.path.iterdir()))}")
+        return
+    rows = [
+        (
+            a.name,
+            a.base,
+            str(a.rank),
+            a.targets,
+            str(a.steps or "-"),
+            _loss(a.final_loss),
+            f"{a.size_bytes / 2**20:.1f} MB",
+        )
+        for a in list_adapters(args.adapters_dir)
+    ]
+    if not rows:
+        print(f"no adapters in {args.adapters_dir}/ (train one: higgs-lora train RECIPE)")
+        return
+    header = ("name", "base", "rank", "targets", "steps", "final loss", "size")
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+    for row in [header, *rows]:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+
+
+def _loss(value: float | None) -> str:
+    return f"{value:.4f}" if value is not None else "-"
+
+
 def _add_train(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("recipe", help="recipe TOML file (see recipes/)")
     parser.add_argument("--name", help="adapter name, overriding the recipe's `name`")
@@ -41,6 +114,49 @@ def _add_prepare(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("recipe", help="recipe TOML file whose [data] to encode")
 
 
+def _add_merge(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("adapter", help="adapter folder, e.g. adapters/NAME")
+    parser.add_argument("--out", help="output folder (default: ADAPTER/merged)")
+    parser.add_argument("--base", help="base model to merge into (default: the one the adapter names)")
+    parser.add_argument(
+        "--dtype", default="bf16", choices=["bf16", "fp16", "fp32"], help="weights dtype (bf16)"
+    )
+    parser.add_argument("--force", action="store_true", help="replace an existing output folder")
+
+
+def _add_export(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("adapter", help="adapter folder, e.g. adapters/NAME")
+    parser.add_argument("--out", required=True, help="package path: a .zip file or a folder")
+    parser.add_argument("--force", action="store_true", help="replace an existing package")
+
+
+def _add_import(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("package", help="a .zip or folder made by higgs-lora export")
+    parser.add_argument("--name", help="adapter name (default: the package's)")
+    parser.add_argument("--adapters-dir", default="adapters", help="where adapters live (adapters)")
+    parser.add_argument("--force", action="store_true", help="replace an existing adapter of this name")
+
+
+def _add_speak(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--text", required=True, help="what to say")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--adapter", help="adapter folder (merged into its base in memory)")
+    source.add_argument("--model", help="merged model folder (from higgs-lora merge)")
+    parser.add_argument("--ref", help="reference clip to clone the voice from (with --ref-text)")
+    parser.add_argument("--ref-text", help="transcript of the reference clip")
+    parser.add_argument("--out", default="speech.wav", help="WAV file to write (speech.wav)")
+    parser.add_argument("--seed", type=int, help="sampling seed: the same seed gives the same audio")
+    parser.add_argument("--temperature", type=float, default=0.7, help="sampling temperature; 0 = greedy")
+    parser.add_argument("--max-seconds", type=float, default=30.0, help="longest audio to generate (30)")
+    parser.add_argument("--audio-tokenizer", help="override the audio tokenizer the adapter/model names")
+    parser.add_argument("--force", action="store_true", help="replace an existing --out file")
+
+
+def _add_adapters(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("name", nargs="?", help="show one adapter in detail")
+    parser.add_argument("--adapters-dir", default="adapters", help="where adapters live (adapters)")
+
+
 VERBS: dict[
     str, tuple[str, Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], None]]
 ] = {
@@ -50,6 +166,11 @@ VERBS: dict[
         _add_prepare,
         _prepare,
     ),
+    "merge": ("fold an adapter into full-precision base weights → a checkpoint", _add_merge, _merge),
+    "speak": ("generate speech with an adapter or a merged model → WAV", _add_speak, _speak),
+    "export": ("package an adapter (.zip or folder) with checksums and a model card", _add_export, _export),
+    "import": ("verify and install an exported adapter package into adapters/", _add_import, _import),
+    "adapters": ("list trained adapters, or show one", _add_adapters, _adapters),
 }
 
 

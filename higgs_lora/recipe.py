@@ -119,6 +119,29 @@ class TrainConfig(_Table):
     """Checkpoints kept in adapters/<name>/checkpoints (older ones are deleted)."""
 
 
+class SamplesConfig(_Table):
+    """`[samples]`: listen while training. Every `every_steps` steps the current adapter speaks `texts`;
+    WAVs land in adapters/<name>/samples/step-N/ and in TensorBoard."""
+
+    texts: list[str] = Field(default_factory=list)
+    every_steps: int = Field(0, ge=0)
+    """0 turns sampling off."""
+    max_seconds: float = Field(10.0, gt=0, le=60)
+    seed: int = 0
+    temperature: float = Field(0.7, ge=0)
+    ref_audio: str | None = None
+    """Optional reference clip (relative to the recipe) to clone from, with `ref_text`."""
+    ref_text: str | None = None
+
+    @model_validator(mode="after")
+    def _reference_complete(self) -> SamplesConfig:
+        if (self.ref_audio is None) != (self.ref_text is None):
+            raise ValueError("ref_audio and ref_text go together: set both or neither")
+        if self.every_steps and not self.texts:
+            raise ValueError("every_steps is set but texts is empty: add sentences to speak")
+        return self
+
+
 class Recipe(_Table):
     """A whole training recipe; `source` is the file it came from (paths resolve against it)."""
 
@@ -129,6 +152,7 @@ class Recipe(_Table):
     lora: LoraConfig = Field(default_factory=LoraConfig)
     data: DataConfig
     train: TrainConfig = Field(default_factory=TrainConfig)
+    samples: SamplesConfig = Field(default_factory=SamplesConfig)
     source: Path | None = Field(None, exclude=True)
 
     @property
@@ -183,6 +207,7 @@ _TABLE_MODELS: dict[str, type[BaseModel]] = {
     "lora": LoraConfig,
     "data": DataConfig,
     "train": TrainConfig,
+    "samples": SamplesConfig,
 }
 
 

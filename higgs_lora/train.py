@@ -54,6 +54,7 @@ def train(
     from .model import (
         apply_lora,
         enable_layer_checkpointing,
+        load_audio_tokenizer,
         load_base_model,
         load_text_tokenizer,
         pick_runtime,
@@ -64,7 +65,13 @@ def train(
     set_seed(recipe.train.seed)
 
     # 1. Data: encode what the cache lacks, build ChatML examples, hold some out for eval.
-    prepared = prepare(recipe, progress=progress)
+    listening = recipe.samples.every_steps > 0
+    if listening and recipe.samples.ref_audio and not (recipe.base_dir / recipe.samples.ref_audio).is_file():
+        raise HiggsLoraError(
+            f"{recipe.source} [samples] ref_audio = {recipe.samples.ref_audio!r}: file not found."
+        )
+    audio_tokenizer = load_audio_tokenizer(recipe.model, runtime.device) if listening else None
+    prepared = prepare(recipe, audio_tokenizer=audio_tokenizer, progress=progress)
     print(prepared.summary())
     text_tokenizer = load_text_tokenizer(recipe.model)
     examples = build_examples(prepared.clips, recipe.data.reference, recipe.train.seed)
@@ -87,8 +94,22 @@ def train(
         eval_dataset=dataset(eval_examples) if eval_examples else None,
         data_collator=TrainingCollator(base.config),
         text_loss_weight=recipe.train.text_loss_weight,
-        callbacks=callbacks,
+        callbacks=list(callbacks or []),
     )
+    if listening:
+        from .listen import ListenCallback
+
+        ref = recipe.samples.ref_audio
+        trainer.add_callback(
+            ListenCallback(
+                recipe.samples,
+                out,
+                text_tokenizer,
+                audio_tokenizer,
+                recipe.data.system_prompt,
+                ref_audio=(recipe.base_dir / ref) if ref else None,
+            )
+        )
 
     # 4. Train.
     started = time.perf_counter()
@@ -190,7 +211,9 @@ def save_adapter(model: Any, recipe: Recipe, metrics: dict[str, Any], out: Path)
         model.save_pretrained(staging, safe_serialization=True, save_embedding_layers=False)
         for file in ADAPTER_FILES:
             os.replace(Path(staging) / file, out / file)
-    (out / "recipe.toml").write_text(recipe.to_toml(), encoding="utf-8")
+    header = f"# The validated recipe this adapter was trained with (from {recipe.source}).\n"
+    header += "# Relative paths in it resolve against that file's folder.\n\n"
+    (out / "recipe.toml").write_text(header + recipe.to_toml(), encoding="utf-8")
     write_metrics(out, metrics)
     plot_losses(out, metrics)
     write_model_card(out, recipe, metrics)

@@ -32,12 +32,19 @@ class Example:
     ref_codes: Path | None = None
 
 
-def chatml_sample(text: str, system_prompt: str, ref_text: str | None = None) -> ChatMLSample:
-    """The ChatML conversation for one example; audio contents are placeholders filled from the cache."""
+def chatml_sample(
+    text: str, system_prompt: str, ref_text: str | None = None, with_target: bool = True
+) -> ChatMLSample:
+    """The ChatML conversation for one example; audio contents are placeholders filled from the cache.
+
+    `with_target=False` gives the inference prompt (the same turns, ending after the user's text).
+    """
     messages = [Message("system", system_prompt)]
     if ref_text is not None:
         messages += [Message("user", ref_text), Message("assistant", AudioContent(audio_url="reference"))]
-    messages += [Message("user", text), Message("assistant", AudioContent(audio_url="target"))]
+    messages.append(Message("user", text))
+    if with_target:
+        messages.append(Message("assistant", AudioContent(audio_url="target")))
     return ChatMLSample(messages=messages, start_index=len(messages) - 1)
 
 

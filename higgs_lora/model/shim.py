@@ -10,6 +10,7 @@ HiggsAudioModel and adapters load with stock PEFT onto `HiggsAudioModel.from_pre
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 from boson_multimodal.model.higgs_audio import HiggsAudioModel
@@ -22,6 +23,16 @@ class HiggsAudioForLoRA(HiggsAudioModel):
     def forward(self, *args: Any, labels: Any = None, **kwargs: Any) -> Any:
         # `labels` is injected by PEFT below any caller; HiggsAudioModel computes no loss anyway.
         return super().forward(*args, **kwargs)
+
+    # Advertise the real parameters (plus `labels`): generation validates its kwargs against the
+    # forward signature (transformers GenerationMixin._validate_model_kwargs) and would reject
+    # audio_out_ids & co. against a bare (*args, **kwargs).
+    forward.__signature__ = inspect.signature(HiggsAudioModel.forward).replace(
+        parameters=[
+            *inspect.signature(HiggsAudioModel.forward).parameters.values(),
+            inspect.Parameter("labels", inspect.Parameter.KEYWORD_ONLY, default=None),
+        ]
+    )
 
     def get_input_embeddings(self) -> nn.Module:
         # PreTrainedModel's default raises NotImplementedError for this class; PEFT and

@@ -1,0 +1,183 @@
+"""`merge`: fold an adapter into full-precision base weights → a checkpoint boson-multimodal loads as-is.
+
+Never merges into 4-bit weights (the rounding would be baked in). The base is loaded once, in the
+output dtype; outputs on a probe batch are taken with the adapter applied, the adapter is merged in
+place (peak memory stays near one copy of the model), the same probe is run again and the two are
+compared. Above the dtype's tolerance nothing is written. The result is saved as sharded safetensors
+with config, text-tokenizer files and a record of the check and of the audio tokenizer to use.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from .errors import HiggsLoraError, OutputExistsError
+
+DTYPES = {"bf16": "bfloat16", "fp16": "float16", "fp32": "float32"}
+# Largest |merged - adapted| accepted, relative to the largest |logit| on the probe (at least 1):
+# fp32 differs only by summation order; bf16/fp16 round W + BA once more than the adapted path does.
+TOLERANCE = {"fp32": 1e-4, "fp16": 1e-2, "bf16": 5e-2}
+REPORT = "higgs_lora_merge.json"
+
+
+class MergeMismatchError(HiggsLoraError):
+    """Merged outputs differ from adapted outputs by more than the dtype allows."""
+
+
+@dataclass
+class MergeResult:
+    out: Path
+    base: str
+    audio_tokenizer: str
+    dtype: str
+    max_abs_diff: float
+    tolerance: float
+    peak_memory_bytes: int
+
+
+def merge(
+    adapter_dir: str | Path,
+    *,
+    out: str | Path | None = None,
+    base: str | None = None,
+    dtype: str = "bf16",
+    force: bool = False,
+) -> MergeResult:
+    """Merge `adapter_dir` into its base (or `base`) in `dtype` and save a full checkpoint to `out`."""
+    import torch
+    from peft import PeftModel
+
+    from .adapter import adapter_base, check_fits, recipe_value
+    from .model.load import load_base_model, load_text_tokenizer
+    from .recipe import ModelConfig
+    from .report import peak_memory_bytes
+    from .speak import DEFAULT_AUDIO_TOKENIZER
+
+    if dtype not in DTYPES:
+        raise HiggsLoraError(f"--dtype {dtype!r}: choose one of {', '.join(DTYPES)}.")
+    adapter_dir = Path(adapter_dir)
+    base = base or adapter_base(adapter_dir)
+    out = Path(out) if out is not None else adapter_dir / "merged"
+    if out.exists() and any(out.iterdir()) and not force:
+        raise OutputExistsError(f"{out} already exists. Pass --force to replace it, or choose another --out.")
+    check_fits(adapter_dir, base)
+
+    model_config = ModelConfig(base=base, quantization="none", compute_dtype=DTYPES[dtype])
+    model = load_base_model(model_config)  # full precision in the output dtype, shim class
+    text_tokenizer = load_text_tokenizer(model_config)
+    adapted_model = PeftModel.from_pretrained(model, str(adapter_dir))
+    probe = probe_batch(model.config, text_tokenizer, model.device)
+    with torch.no_grad():
+        adapted = _outputs(adapted_model.get_base_model(), probe)  # LoRA layers active, unmerged
+        merged_model = adapted_model.merge_and_unload()
+        merged = _outputs(merged_model, probe)
+    scale = max(1.0, float(max(t.abs().max() for t in adapted)))
+    max_abs_diff = float(max((a - m).abs().max() for a, m in zip(adapted, merged, strict=True)))
+    tolerance = TOLERANCE[dtype] * scale
+    print(f"merge check: max |merged - adapted| = {max_abs_diff:.3g} (tolerance {tolerance:.3g}, {dtype})")
+    if not max_abs_diff <= tolerance:
+        raise MergeMismatchError(
+            f"merged outputs differ from the adapter's by {max_abs_diff:.3g} (> {tolerance:.3g} allowed in "
+            f"{dtype}); nothing was written. Try --dtype fp32."
+        )
+
+    audio_tokenizer = recipe_value(adapter_dir, "model", "audio_tokenizer", DEFAULT_AUDIO_TOKENIZER)
+    result = MergeResult(out, base, audio_tokenizer, dtype, max_abs_diff, tolerance, 0)
+    _save(merged_model, text_tokenizer, out, result, adapter_dir, force)
+    result.peak_memory_bytes = peak_memory_bytes(model.device)
+    print(
+        f"merged {adapter_dir} into {base} → {out} (peak memory {result.peak_memory_bytes / 2**30:.2f} GiB)"
+    )
+    return result
+
+
+def probe_batch(config: Any, text_tokenizer: Any, device: Any) -> dict[str, Any]:
+    """A fixed batch through the training pipeline (reference + target audio, seeded random codes)."""
+    import torch
+    from boson_multimodal.dataset.chatml_dataset import ChatMLDatasetSample, prepare_chatml_sample
+
+    from .data.collate import TrainingCollator
+    from .data.samples import chatml_sample
+
+    generator = torch.Generator().manual_seed(0)
+    codes = torch.randint(
+        0, config.audio_codebook_size, (config.audio_num_codebooks, 24), generator=generator
+    )
+    sample = chatml_sample(
+        "A probe sentence for the merge check.", "Generate audio following instruction.", "Ref."
+    )
+    tokens, labels, _, _ = prepare_chatml_sample(sample, text_tokenizer)
+    dataset_sample = ChatMLDatasetSample(
+        input_ids=torch.tensor(tokens),
+        label_ids=torch.tensor(labels),
+        audio_ids_concat=codes,
+        audio_ids_start=torch.tensor([0, 12]),
+        audio_waveforms_concat=torch.zeros(0),
+        audio_waveforms_start=torch.zeros(0, dtype=torch.long),
+        audio_sample_rate=torch.zeros(0),
+        audio_speaker_indices=torch.zeros(0, dtype=torch.long),
+    )
+    batch = TrainingCollator(config)([dataset_sample])
+    batch.pop("label_audio_ids")
+    return {key: value.to(device) for key, value in batch.items()}
+
+
+def _outputs(model: Any, probe: dict[str, Any]) -> tuple[Any, Any]:
+    out = model(**probe)
+    return out.logits.float(), out.audio_logits.float()
+
+
+def _save(
+    model: Any, text_tokenizer: Any, out: Path, result: MergeResult, adapter_dir: Path, force: bool
+) -> None:
+    """Write into a staging folder beside `out`, then swap it in: a failure leaves `out` as it was."""
+    from boson_multimodal.model.higgs_audio import HiggsAudioModel
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.staging-", dir=out.parent))
+    staging.chmod(0o755)  # mkdtemp makes it private; the checkpoint is an ordinary folder
+    try:
+        model.save_pretrained(staging, safe_serialization=True, max_shard_size="2GB")
+        # The shim subclass is a training device; the checkpoint is a plain HiggsAudioModel.
+        config = json.loads((staging / "config.json").read_text(encoding="utf-8"))
+        config["architectures"] = [HiggsAudioModel.__name__]
+        (staging / "config.json").write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
+        text_tokenizer.save_pretrained(staging)
+        record = {**asdict(result), "out": str(out), "adapter": str(adapter_dir.resolve())}
+        record.pop("peak_memory_bytes")
+        (staging / REPORT).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+        (staging / "README.md").write_text(_card(result, adapter_dir), encoding="utf-8")
+        if out.exists():
+            if not force:
+                raise OutputExistsError(f"{out} appeared while merging; nothing replaced.")
+            old = out.with_name(f".{out.name}.old")
+            shutil.rmtree(old, ignore_errors=True)
+            out.rename(old)
+            staging.rename(out)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            staging.rename(out)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _card(result: MergeResult, adapter_dir: Path) -> str:
+    return f"""# Merged Higgs Audio v2 checkpoint
+
+Base `{result.base}` with the LoRA adapter `{adapter_dir.name}` folded into its weights ({result.dtype}),
+by higgs-lora. Loads like the original:
+
+```python
+from boson_multimodal.model.higgs_audio import HiggsAudioModel
+model = HiggsAudioModel.from_pretrained("{result.out}")
+# or: HiggsAudioServeEngine("{result.out}", "{result.audio_tokenizer}")
+```
+
+Audio tokenizer: `{result.audio_tokenizer}` (not copied; load it by that name).
+Merge check on a probe batch: max |merged - adapted| = {result.max_abs_diff:.3g} (tolerance {result.tolerance:.3g}).
+"""
