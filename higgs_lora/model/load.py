@@ -18,7 +18,7 @@ import torch
 from ..errors import ModelError
 from ..recipe import TINY, ModelConfig
 from . import tiny
-from .compat import allow_bnb_on_cpu
+from .compat import allow_bnb_on_cpu, guard_empty_inputs
 from .shim import HiggsAudioForLoRA
 
 # Kept in full precision under 4-bit: both output heads and the codebook embeddings are small next to
@@ -91,6 +91,8 @@ def load_base_model(config: ModelConfig, runtime: Runtime | None = None) -> Higg
         ) from None
     if quant is None:
         model.to(runtime.device)
+    else:
+        guard_empty_inputs(model)
     model.config.use_cache = False
     model.requires_grad_(False)
     return model

@@ -138,3 +138,13 @@ def test_layer_checkpointing_recomputes_and_gives_the_same_gradients(tmp_path: P
     assert plain.keys() == checkpointed.keys()
     for name in plain:
         torch.testing.assert_close(checkpointed[name], plain[name], rtol=1e-5, atol=1e-7)
+
+
+def test_4bit_layers_accept_empty_inputs_on_cpu() -> None:
+    # Without the guard, bitsandbytes' CPU kernel kills the process (SIGFPE) on zero rows, which
+    # Higgs' dual FFN produces at every generation step.
+    model = load_base_model(TINY)
+    layer = model.layers[0].audio_mlp.up_proj
+    with torch.no_grad():
+        assert layer(torch.zeros(0, 64)).shape == (0, 128)
+        assert layer(torch.ones(1, 64)).shape == (1, 128)
