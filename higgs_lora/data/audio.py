@@ -21,6 +21,7 @@ def audio_seconds(path: Path) -> float:
     import soundfile
 
     _check_file(path)
+    _check_wav_complete(path)
     try:
         info = soundfile.info(str(path))
     except (soundfile.LibsndfileError, RuntimeError) as err:
@@ -57,3 +58,24 @@ def _check_file(path: Path) -> None:
         raise AudioProblem("missing_file", f"audio file {path} not found")
     if not path.is_file():
         raise AudioProblem("not_a_file", f"{path} is not a regular file")
+
+
+def _check_wav_complete(path: Path) -> None:
+    """Refuse a WAV whose data chunk is cut short: libsndfile would quietly read the part that is
+    there, and the transcript would then describe audio that is missing."""
+    with path.open("rb") as handle:
+        header = handle.read(12)
+        if len(header) < 12 or header[:4] != b"RIFF" or header[8:12] != b"WAVE":
+            return  # not a plain RIFF/WAVE file: soundfile decides
+        size = path.stat().st_size
+        while True:
+            chunk = handle.read(8)
+            if len(chunk) < 8:
+                return
+            chunk_id, chunk_size = chunk[:4], int.from_bytes(chunk[4:], "little")
+            if chunk_id == b"data":
+                missing = handle.tell() + chunk_size - size
+                if chunk_size != 0xFFFFFFFF and missing > 0:
+                    raise AudioProblem("truncated_audio", f"WAV file is cut short ({missing} bytes of audio missing)")
+                return
+            handle.seek(chunk_size + (chunk_size & 1), 1)

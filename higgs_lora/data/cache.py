@@ -24,6 +24,12 @@ class CodesCache:
     def entry(self, audio: Path) -> Path:
         return self.folder / f"{file_digest(audio)}.safetensors"
 
+    def remove_stale_temporaries(self) -> int:
+        stale = list(self.folder.glob(".*.tmp")) if self.folder.is_dir() else []
+        for file in stale:
+            file.unlink(missing_ok=True)
+        return len(stale)
+
     def put(self, entry: Path, codes: torch.Tensor, source: Path) -> None:
         with atomic_path(entry) as temporary:
             save_file({"codes": codes.to(torch.int16).contiguous()}, str(temporary), {"source": str(source)})

@@ -69,6 +69,7 @@ def prepare(recipe: Recipe, audio_tokenizer: Any = None, progress: bool = True) 
     clips, skipped = read_clips(root, data.format)
     cache_root = Path(recipe.base_dir / data.cache_dir) if data.cache_dir else _dataset_folder(root) / ".higgs-lora-cache"
     cache = CodesCache(cache_root, audio_tokenizer_fingerprint(recipe.model.audio_tokenizer))
+    cache.remove_stale_temporaries()  # left by a run killed mid-write; never mistaken for entries
     tokenizer = audio_tokenizer
     encoded = 0
 
@@ -98,7 +99,6 @@ def prepare(recipe: Recipe, audio_tokenizer: Any = None, progress: bool = True) 
             kept.append(_prepare_clip(clip, data.reference, codes_for))
         except AudioProblem as problem:
             skipped.append(Skip(clip.where, problem.reason, problem.detail))
-    _check_unique_ids(kept, skipped)
     result = PreparedData(kept, skipped, encoded, cache.folder)
     cache.folder.mkdir(parents=True, exist_ok=True)
     write_text_atomic(cache.folder / "prepare-report.json", json.dumps(result.report(), indent=2))
@@ -121,15 +121,6 @@ def _prepare_clip(clip: Clip, reference: str, codes_for: Any) -> PreparedClip:
             )
         ref_codes, _ = codes_for(clip.ref_audio, "reference audio ")
     return PreparedClip(clip, codes, seconds, ref_codes)
-
-
-def _check_unique_ids(kept: list[PreparedClip], skipped: list[Skip]) -> None:
-    seen: set[str] = set()
-    for item in list(kept):
-        if item.clip.id in seen:
-            kept.remove(item)
-            skipped.append(Skip(item.clip.where, "duplicate_id", f"id {item.clip.id!r} appears earlier too"))
-        seen.add(item.clip.id)
 
 
 def _dataset_folder(path: Path) -> Path:

@@ -55,12 +55,19 @@ def detect_format(path: Path) -> str:
 
 
 def read_clips(path: Path, data_format: str = "auto") -> tuple[list[Clip], list[Skip]]:
-    """All clips a dataset describes, plus the rows that could not become clips."""
+    """All clips a dataset describes, plus the rows that could not become clips (duplicates included)."""
     if not path.exists():
         raise DataError(f"{path}: dataset not found ([data] path is resolved against the recipe's folder).")
     data_format = detect_format(path) if data_format == "auto" else data_format
     readers = {"ljspeech": read_ljspeech, "jsonl": read_jsonl, "folder": read_folder}
-    return readers[data_format](path)
+    clips, skips = readers[data_format](path)
+    unique: dict[str, Clip] = {}
+    for clip in clips:
+        if clip.id in unique:
+            skips.append(Skip(clip.where, "duplicate_id", f"id {clip.id!r} already used at {unique[clip.id].where}"))
+        else:
+            unique[clip.id] = clip
+    return list(unique.values()), skips
 
 
 def read_ljspeech(root: Path) -> tuple[list[Clip], list[Skip]]:
@@ -72,6 +79,9 @@ def read_ljspeech(root: Path) -> tuple[list[Clip], list[Skip]]:
     skips: list[Skip] = []
     for number, line in _lines(metadata):
         where = f"{metadata} line {number}"
+        if line is None:
+            skips.append(Skip(where, "bad_encoding", _NOT_UTF8))
+            continue
         if not line.strip():
             continue
         fields = line.split("|")
@@ -80,8 +90,8 @@ def read_ljspeech(root: Path) -> tuple[list[Clip], list[Skip]]:
             continue
         clip_id = fields[0].strip()
         text = (fields[2] if len(fields) > 2 and fields[2].strip() else fields[1]).strip()
-        audio = _inside(root, Path("wavs") / f"{clip_id}.wav")
-        if audio is None:
+        audio = _inside(root / "wavs", Path(f"{clip_id}.wav"))
+        if not clip_id or audio is None:
             skips.append(Skip(where, "outside_dataset", f"id {clip_id!r} points outside {root}"))
             continue
         clips.append(Clip(id=clip_id, audio=audio, text=text, where=where))
@@ -98,6 +108,9 @@ def read_jsonl(manifest: Path) -> tuple[list[Clip], list[Skip]]:
     skips: list[Skip] = []
     for number, line in _lines(manifest):
         where = f"{manifest} line {number}"
+        if line is None:
+            skips.append(Skip(where, "bad_encoding", _NOT_UTF8))
+            continue
         if not line.strip():
             continue
         try:
@@ -147,14 +160,19 @@ def read_folder(root: Path) -> tuple[list[Clip], list[Skip]]:
     return clips, skips
 
 
-def _lines(path: Path) -> list[tuple[int, str]]:
-    """Numbered lines of a UTF-8 text file (BOM and CRLF tolerated); undecodable bytes are an error."""
-    try:
-        text = path.read_bytes().decode("utf-8-sig")
-    except UnicodeDecodeError as err:
-        line = path.read_bytes()[: err.start].count(b"\n") + 1
-        raise DataError(f"{path} line {line}: not UTF-8 text ({err.reason}). Save the file as UTF-8.") from None
-    return list(enumerate(text.splitlines(), start=1))
+def _lines(path: Path) -> list[tuple[int, str | None]]:
+    """Numbered lines of a text file (UTF-8, BOM and CRLF tolerated); an undecodable line is None."""
+    raw = path.read_bytes().removeprefix(b"\xef\xbb\xbf")
+    numbered: list[tuple[int, str | None]] = []
+    for number, line in enumerate(raw.splitlines(), start=1):
+        try:
+            numbered.append((number, line.decode("utf-8")))
+        except UnicodeDecodeError:
+            numbered.append((number, None))
+    return numbered
+
+
+_NOT_UTF8 = "line is not UTF-8 text (save the file as UTF-8)"
 
 
 def _inside(root: Path, relative: Path) -> Path | None:
