@@ -34,15 +34,21 @@ class AdapterInfo:
     size_bytes: int
 
 
-def adapter_config(adapter_dir: str | Path) -> dict[str, Any]:
+def adapter_config(adapter_dir: str | Path, trust_pickle: bool = False) -> dict[str, Any]:
+    """The adapter's PEFT config; refuses a folder whose weights are only a pickle unless trusted."""
     folder = Path(adapter_dir)
     file = folder / ADAPTER_CONFIG
     if not file.is_file():
         raise HiggsLoraError(f"{folder}: no {ADAPTER_CONFIG}; is this an adapter folder (adapters/<name>/)?")
     if not (folder / ADAPTER_WEIGHTS).is_file():
         pickled = [name for name in PICKLED_WEIGHTS if (folder / name).is_file()]
-        hint = f" It has {pickled[0]} (pickle), which higgs-lora does not load." if pickled else ""
-        raise HiggsLoraError(f"{folder}: no {ADAPTER_WEIGHTS}.{hint}")
+        if not pickled:
+            raise HiggsLoraError(f"{folder}: no {ADAPTER_WEIGHTS}.")
+        if not trust_pickle:
+            raise HiggsLoraError(
+                f"{folder}: the weights are {pickled[0]}, a pickle, which can run code when loaded. "
+                "Load it only if you trust its source, with --trust-pickle (trust_pickle=True)."
+            )
     try:
         return json.loads(file.read_text(encoding="utf-8"))
     except json.JSONDecodeError as err:
@@ -50,7 +56,7 @@ def adapter_config(adapter_dir: str | Path) -> dict[str, Any]:
 
 
 def adapter_base(adapter_dir: str | Path) -> str:
-    base = adapter_config(adapter_dir).get("base_model_name_or_path")
+    base = adapter_config(adapter_dir, trust_pickle=True).get("base_model_name_or_path")
     if not base:
         raise HiggsLoraError(
             f"{adapter_dir}/{ADAPTER_CONFIG}: base_model_name_or_path is empty; pass --base."
@@ -95,21 +101,32 @@ def list_adapters(root: str | Path = "adapters") -> list[AdapterInfo]:
     return [read_adapter(p) for p in sorted(root.iterdir()) if (p / ADAPTER_CONFIG).is_file()]
 
 
-def check_fits(adapter_dir: str | Path, base: str) -> None:
+def _weight_shapes(folder: Path) -> dict[str, tuple[int, ...]]:
+    from safetensors import safe_open
+
+    if (folder / ADAPTER_WEIGHTS).is_file():
+        with safe_open(str(folder / ADAPTER_WEIGHTS), "pt") as weights:
+            return {key: tuple(weights.get_slice(key).get_shape()) for key in weights.keys()}  # noqa: SIM118
+    import torch  # only reached for a pickle the user chose to trust
+
+    pickled = next(folder / name for name in PICKLED_WEIGHTS if (folder / name).is_file())
+    return {key: tuple(value.shape) for key, value in torch.load(pickled, map_location="cpu").items()}
+
+
+def check_fits(adapter_dir: str | Path, base: str, trust_pickle: bool = False) -> None:
     """Refuse, naming what differs, an adapter whose modules, shapes or rank the base does not have.
 
     Works from the base's config on the meta device: no weights are loaded.
     """
     from accelerate import init_empty_weights
     from boson_multimodal.model.higgs_audio import HiggsAudioConfig, HiggsAudioModel
-    from safetensors import safe_open
     from torch import nn
     from transformers import PretrainedConfig
 
     from .model.load import resolve_base
 
     folder = Path(adapter_dir)
-    config = adapter_config(folder)
+    config = adapter_config(folder, trust_pickle)
     try:
         base_config, _ = PretrainedConfig.get_config_dict(resolve_base(base))
     except OSError as err:
@@ -123,8 +140,7 @@ def check_fits(adapter_dir: str | Path, base: str) -> None:
         model = HiggsAudioModel(HiggsAudioConfig(**base_config))
     modules = dict(model.named_modules())
     problems: list[str] = []
-    with safe_open(str(folder / ADAPTER_WEIGHTS), "pt") as weights:
-        shapes = {key: tuple(weights.get_slice(key).get_shape()) for key in weights.keys()}  # noqa: SIM118
+    shapes = _weight_shapes(folder)
     for key, shape in sorted(shapes.items()):
         match = _LORA_KEY.match(key)
         if match is None:
@@ -142,7 +158,7 @@ def check_fits(adapter_dir: str | Path, base: str) -> None:
         if configured is not None and rank != configured:
             problems.append(f"{name} has rank {rank}, but {ADAPTER_CONFIG} says r={configured}")
     if not any(_LORA_KEY.match(key) for key in shapes):
-        problems.append(f"{ADAPTER_WEIGHTS} holds no LoRA weights")
+        problems.append("the adapter weights hold no LoRA tensors")
     if problems:
         unique = list(dict.fromkeys(problems))
         shown = "\n  ".join(unique[:6])
@@ -157,19 +173,21 @@ def load_adapter(
     quantization: str = "none",
     dtype: Any = None,
     is_trainable: bool = False,
+    trust_pickle: bool = False,
 ) -> Any:  # -> PeftModel
     """The base named in the adapter's config (or `base`), with the labels shim under PEFT's wrapper.
 
     `quantization` defaults to "none": inference and merging want full-precision base weights; pass
     "nf4" to reproduce the 4-bit training setup exactly. `dtype` (a torch dtype) defaults to bf16 on
-    CUDA, fp32 on CPU.
+    CUDA, fp32 on CPU. Pickled weights (adapter_model.bin) load only with `trust_pickle`.
     """
     from peft import PeftModel
 
     from .model.load import load_base_model
 
+    adapter_config(adapter_dir, trust_pickle)
     base = base or adapter_base(adapter_dir)
-    check_fits(adapter_dir, base)
+    check_fits(adapter_dir, base, trust_pickle)
     compute = str(dtype).removeprefix("torch.") if dtype is not None else "auto"
     model = load_base_model(ModelConfig(base=base, quantization=quantization, compute_dtype=compute))
     return PeftModel.from_pretrained(model, str(adapter_dir), is_trainable=is_trainable)

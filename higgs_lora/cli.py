@@ -12,7 +12,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from .errors import HiggsLoraError
+from .errors import HiggsLoraError, TrainingStopped
 
 
 def _train(args: argparse.Namespace) -> None:
@@ -33,7 +33,14 @@ def _prepare(args: argparse.Namespace) -> None:
 def _merge(args: argparse.Namespace) -> None:
     from .merge import merge
 
-    merge(args.adapter, out=args.out, base=args.base, dtype=args.dtype, force=args.force)
+    merge(
+        args.adapter,
+        out=args.out,
+        base=args.base,
+        dtype=args.dtype,
+        force=args.force,
+        trust_pickle=args.trust_pickle,
+    )
 
 
 def _export(args: argparse.Namespace) -> None:
@@ -64,6 +71,7 @@ def _speak(args: argparse.Namespace) -> None:
         max_seconds=args.max_seconds,
         audio_tokenizer=args.audio_tokenizer,
         force=args.force,
+        trust_pickle=args.trust_pickle,
     )
     print(f"wrote {args.out}: {speech.seconds:.2f} s at {speech.sample_rate} Hz")
 
@@ -102,6 +110,9 @@ def _loss(value: float | None) -> str:
     return f"{value:.4f}" if value is not None else "-"
 
 
+TRUST_PICKLE_HELP = "load adapter weights stored as a pickle (.bin): can run code; only for sources you trust"
+
+
 def _add_train(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("recipe", help="recipe TOML file (see recipes/)")
     parser.add_argument("--name", help="adapter name, overriding the recipe's `name`")
@@ -122,6 +133,7 @@ def _add_merge(parser: argparse.ArgumentParser) -> None:
         "--dtype", default="bf16", choices=["bf16", "fp16", "fp32"], help="weights dtype (bf16)"
     )
     parser.add_argument("--force", action="store_true", help="replace an existing output folder")
+    parser.add_argument("--trust-pickle", action="store_true", help=TRUST_PICKLE_HELP)
 
 
 def _add_export(parser: argparse.ArgumentParser) -> None:
@@ -150,6 +162,7 @@ def _add_speak(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-seconds", type=float, default=30.0, help="longest audio to generate (30)")
     parser.add_argument("--audio-tokenizer", help="override the audio tokenizer the adapter/model names")
     parser.add_argument("--force", action="store_true", help="replace an existing --out file")
+    parser.add_argument("--trust-pickle", action="store_true", help=TRUST_PICKLE_HELP)
 
 
 def _add_adapters(parser: argparse.ArgumentParser) -> None:
@@ -192,6 +205,9 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
         args.run(args)
+    except TrainingStopped as err:
+        print(f"higgs-lora {args.verb}: {err}", file=sys.stderr)
+        return err.exit_code
     except HiggsLoraError as err:
         print(f"higgs-lora {args.verb}: {err}", file=sys.stderr)
         return 2

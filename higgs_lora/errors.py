@@ -21,3 +21,14 @@ class ModelError(HiggsLoraError):
 
 class OutputExistsError(HiggsLoraError):
     """Writing would overwrite a user's adapter or checkpoint."""
+
+
+class TrainingStopped(HiggsLoraError):
+    """Training stopped early on purpose (a signal) or for safety (non-finite loss); work is saved.
+
+    `exit_code` is what the CLI exits with: 128 + signal number for a signal, 1 for a diverged loss.
+    """
+
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code

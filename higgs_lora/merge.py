@@ -47,12 +47,13 @@ def merge(
     base: str | None = None,
     dtype: str = "bf16",
     force: bool = False,
+    trust_pickle: bool = False,
 ) -> MergeResult:
     """Merge `adapter_dir` into its base (or `base`) in `dtype` and save a full checkpoint to `out`."""
     import torch
     from peft import PeftModel
 
-    from .adapter import adapter_base, check_fits, recipe_value
+    from .adapter import adapter_base, adapter_config, check_fits, recipe_value
     from .model.load import load_base_model, load_text_tokenizer
     from .recipe import ModelConfig
     from .report import peak_memory_bytes
@@ -61,11 +62,12 @@ def merge(
     if dtype not in DTYPES:
         raise HiggsLoraError(f"--dtype {dtype!r}: choose one of {', '.join(DTYPES)}.")
     adapter_dir = Path(adapter_dir)
+    adapter_config(adapter_dir, trust_pickle)
     base = base or adapter_base(adapter_dir)
     out = Path(out) if out is not None else adapter_dir / "merged"
     if out.exists() and any(out.iterdir()) and not force:
         raise OutputExistsError(f"{out} already exists. Pass --force to replace it, or choose another --out.")
-    check_fits(adapter_dir, base)
+    check_fits(adapter_dir, base, trust_pickle)
 
     model_config = ModelConfig(base=base, quantization="none", compute_dtype=DTYPES[dtype])
     model = load_base_model(model_config)  # full precision in the output dtype, shim class

@@ -194,13 +194,14 @@ def speak(
     max_seconds: float = 30.0,
     audio_tokenizer: str | None = None,
     force: bool = False,
+    trust_pickle: bool = False,
 ) -> Speech:
     """Speak `text` with an adapter (`adapters/NAME`) or a merged model folder; write `out` if given."""
     if (adapter is None) == (model is None):
         raise HiggsLoraError("give exactly one of --adapter adapters/NAME or --model DIR")
     if out is not None and Path(out).exists() and not force:
         raise OutputExistsError(f"{out} exists. Pass --force to replace it, or choose another --out.")
-    loaded, tokenizer_source, tokenizer_name = _load_for_speech(adapter, model)
+    loaded, tokenizer_source, tokenizer_name = _load_for_speech(adapter, model, trust_pickle)
     speaker = Speaker(
         loaded,
         _text_tokenizer(tokenizer_source),
@@ -213,7 +214,9 @@ def speak(
     return speech
 
 
-def _load_for_speech(adapter: str | Path | None, model: str | Path | None) -> tuple[Any, str, str]:
+def _load_for_speech(
+    adapter: str | Path | None, model: str | Path | None, trust_pickle: bool = False
+) -> tuple[Any, str, str]:
     """(plain model with any adapter merged in, text tokenizer source, audio tokenizer name)."""
     import torch
 
@@ -223,7 +226,7 @@ def _load_for_speech(adapter: str | Path | None, model: str | Path | None) -> tu
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
     if adapter is not None:
-        peft_model = load_adapter(adapter, dtype=dtype)
+        peft_model = load_adapter(adapter, dtype=dtype, trust_pickle=trust_pickle)
         merged = peft_model.merge_and_unload()  # in memory: generation needs no PEFT wrapper
         base = adapter_base(adapter)
         return (

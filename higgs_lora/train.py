@@ -9,13 +9,15 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import signal
 import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import HiggsLoraError, OutputExistsError
+from .checkpoints import check_disk_space, checkpoint_bytes, discard_incomplete, last_complete
+from .errors import HiggsLoraError, OutputExistsError, TrainingStopped
 from .recipe import Recipe, load_recipe
 from .report import loss_history, peak_memory_bytes, plot_losses, summary, write_metrics, write_model_card
 
@@ -59,7 +61,7 @@ def train(
         load_text_tokenizer,
         pick_runtime,
     )
-    from .trainer import HiggsTrainer
+    from .trainer import HiggsTrainer, NonFiniteLossError, StopOnSignal
 
     runtime = pick_runtime(recipe.model)
     set_seed(recipe.train.seed)
@@ -82,6 +84,9 @@ def train(
     if recipe.train.gradient_checkpointing:
         enable_layer_checkpointing(base)
     model = apply_lora(base, recipe.lora)
+    trainable, total = model.get_nb_trainable_parameters()
+    keep = recipe.train.save_total_limit + 1  # the Trainer writes a new one before rotating an old one
+    check_disk_space(out, keep * checkpoint_bytes(trainable) + trainable * 4 + (64 << 20))
 
     # 3. Trainer.
     def dataset(items: list[Any]) -> SpeechDataset:
@@ -111,16 +116,31 @@ def train(
             )
         )
 
-    # 4. Train.
+    # 4. Train. SIGINT/SIGTERM save a checkpoint and stop; a non-finite loss stops before saving.
     started = time.perf_counter()
-    trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
+    stop = StopOnSignal()
+    trainer.add_callback(stop)
+    try:
+        with stop:
+            trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
+    except NonFiniteLossError as err:
+        raise TrainingStopped(
+            f"{err}. {_last_good(out)} Lower [train] learning_rate or raise warmup_steps, "
+            f"then resume: {_resume_command(recipe)}",
+            exit_code=1,
+        ) from None
+    if stop.received is not None:
+        raise TrainingStopped(
+            f"stopped by {signal.Signals(stop.received).name} after step {trainer.state.global_step}. "
+            f"{_last_good(out)} Resume with: {_resume_command(recipe)}",
+            exit_code=128 + stop.received,
+        )
     seconds = time.perf_counter() - started
     eval_loss = trainer.evaluate()["eval_loss"] if eval_examples else None
 
     # 5. Adapter + report.
     history = trainer.state.log_history
     train_losses = loss_history(history)
-    trainable, total = model.get_nb_trainable_parameters()
     metrics = {
         "name": recipe.name,
         "base_model": recipe.model.base,
@@ -244,10 +264,10 @@ def _with_overrides(recipe: Recipe | str | Path, name: str | None, max_steps: in
 
 def _claim_output(out: Path, *, resume: bool, force: bool) -> Path | None:
     """Decide what happens to adapters/<name>/ before any heavy work; returns the checkpoint to resume."""
-    from transformers.trainer_utils import get_last_checkpoint
-
     checkpoints = out / "checkpoints"
-    last = get_last_checkpoint(str(checkpoints)) if checkpoints.is_dir() else None
+    for removed in discard_incomplete(checkpoints):
+        log.warning("removed %s: a crash interrupted writing it", removed)
+    last = last_complete(checkpoints)
     finished = (out / "adapter_model.safetensors").is_file()
     if resume:
         if last is None:
@@ -281,6 +301,15 @@ def _check_writable(out: Path) -> None:
         raise HiggsLoraError(
             f"{out}: cannot write the adapter there ({err.strerror}). Choose another output_dir."
         ) from None
+
+
+def _last_good(out: Path) -> str:
+    last = last_complete(out / "checkpoints")
+    return f"Last good checkpoint: {last}." if last else "No checkpoint was saved yet."
+
+
+def _resume_command(recipe: Recipe) -> str:
+    return f"higgs-lora train {recipe.source or 'RECIPE'} --name {recipe.name} --resume"
 
 
 def _step_of(checkpoint: Path | None) -> int | None:

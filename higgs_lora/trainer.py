@@ -6,17 +6,26 @@ resume, eval, TensorBoard, progress bar) is the Trainer's own.
 
 from __future__ import annotations
 
+import signal
+import threading
 from collections import defaultdict
+from pathlib import Path
 from typing import Any
 
 import torch
-from transformers import Trainer
+from transformers import Trainer, TrainerCallback
 
+from .checkpoints import mark_complete
 from .loss import HiggsLoss, higgs_loss
 
 
 class NonFiniteLossError(RuntimeError):
     """Raised when the loss becomes NaN or infinite, so no poisoned checkpoint is written."""
+
+    def __init__(self, value: float, step: int) -> None:
+        super().__init__(f"loss became {value} at step {step}")
+        self.value = value
+        self.step = step
 
 
 class HiggsTrainer(Trainer):
@@ -41,7 +50,7 @@ class HiggsTrainer(Trainer):
             self.text_loss_weight,
         )
         if not torch.isfinite(loss.total):
-            raise NonFiniteLossError(f"loss became {loss.total.item()} at step {self.state.global_step}")
+            raise NonFiniteLossError(loss.total.item(), self.state.global_step + 1)
         if model.training:
             self._record(loss)
         return (loss.total, outputs) if return_outputs else loss.total
@@ -58,6 +67,13 @@ class HiggsTrainer(Trainer):
                 logs[name] = round(sum(values) / len(values), 4)
             self._parts.clear()
         super().log(logs, *args, **kwargs)
+
+    def _save_checkpoint(self, model, trial, *args: Any, **kwargs: Any) -> None:
+        super()._save_checkpoint(model, trial, *args, **kwargs)
+        # Written last: a checkpoint without the marker was interrupted and is never resumed from.
+        folder = Path(self._get_output_dir(trial=trial)) / f"checkpoint-{self.state.global_step}"
+        if folder.is_dir() and self.args.should_save:
+            mark_complete(folder)
 
     def _load_rng_state(self, checkpoint: str) -> None:
         # transformers 4.46 `Trainer._load_rng_state` torch.load()s the rng_state.pth it wrote itself,
@@ -83,3 +99,41 @@ def _numpy_rng_state_types() -> list[Any]:
     except ImportError:  # numpy < 2
         from numpy.core.multiarray import _reconstruct
     return [_reconstruct, np.ndarray, np.dtype, type(np.dtype(np.uint32))]
+
+
+class StopOnSignal(TrainerCallback):
+    """SIGINT/SIGTERM: finish the current optimizer step, save a checkpoint, stop cleanly.
+
+    A second signal gets the previous behaviour (Ctrl-C twice aborts at once).
+    """
+
+    def __init__(self) -> None:
+        self.received: int | None = None
+        self._previous: dict[int, Any] = {}
+
+    def __enter__(self) -> StopOnSignal:
+        if threading.current_thread() is threading.main_thread():
+            for number in (signal.SIGINT, signal.SIGTERM):
+                self._previous[number] = signal.signal(number, self._handle)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for number, handler in self._previous.items():
+            signal.signal(number, handler)
+        self._previous.clear()
+
+    def _handle(self, number: int, frame: Any) -> None:
+        self.received = number
+        for previous_number, handler in self._previous.items():
+            signal.signal(previous_number, handler)
+        print(
+            f"\n{signal.Signals(number).name}: stopping after this step and saving a checkpoint "
+            "(send it again to abort at once)",
+            flush=True,
+        )
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if self.received is not None:
+            control.should_save = True
+            control.should_training_stop = True
+        return control

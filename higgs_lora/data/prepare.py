@@ -24,6 +24,7 @@ from .cache import CodesCache
 from .sources import Clip, Skip, read_clips
 
 log = logging.getLogger(__name__)
+SHOWN_SKIPS = 20  # the rest are in prepare-report.json
 
 
 @dataclass(frozen=True)
@@ -102,8 +103,10 @@ def prepare(recipe: Recipe, audio_tokenizer: Any = None, progress: bool = True) 
     result = PreparedData(kept, skipped, encoded, cache.folder)
     cache.folder.mkdir(parents=True, exist_ok=True)
     write_text_atomic(cache.folder / "prepare-report.json", json.dumps(result.report(), indent=2))
-    for skip in skipped:
+    for skip in skipped[:SHOWN_SKIPS]:
         log.warning("skipped %s", skip)
+    if len(skipped) > SHOWN_SKIPS:
+        log.warning("... and %d more skips: see %s", len(skipped) - SHOWN_SKIPS, cache.folder / "prepare-report.json")
     if not kept:
         raise DataError(f"{root}: no usable clips ({result.summary()}). See the messages above.")
     return result
