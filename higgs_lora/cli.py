@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -16,9 +17,29 @@ from .errors import HiggsLoraError, TrainingStopped
 
 
 def _train(args: argparse.Namespace) -> None:
+    if args.processes > 1 and int(os.environ.get("WORLD_SIZE", "1")) == 1:
+        raise SystemExit(_launch(args.processes, sys.argv[1:]))
     from .train import train
 
     train(args.recipe, name=args.name, max_steps=args.max_steps, resume=args.resume, force=args.force)
+
+
+def _launch(processes: int, argv: list[str]) -> int:
+    """Hand `train` over to `accelerate launch` with N processes (one per GPU, or gloo on CPU)."""
+    import subprocess
+
+    rest = [a for i, a in enumerate(argv) if a != "--processes" and (i == 0 or argv[i - 1] != "--processes")]
+    rest = [a for a in rest if not a.startswith("--processes=")]
+    command = [
+        sys.executable, "-m", "accelerate.commands.launch",
+        "--multi_gpu",  # accelerate's multi-process launcher; on a CPU-only machine it runs gloo
+        "--num_processes", str(processes), "--num_machines", "1",
+        "--mixed_precision", "no",  # the recipe decides (bf16 on GPUs) through the Trainer
+        "--dynamo_backend", "no",
+        "-m", "higgs_lora", *rest,
+    ]  # fmt: skip
+    print("launching:", " ".join(command[2:]), flush=True)
+    return subprocess.call(command)
 
 
 def _prepare(args: argparse.Namespace) -> None:
@@ -119,6 +140,12 @@ def _add_train(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-steps", type=int, help="optimizer steps, overriding [train] max_steps")
     parser.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
     parser.add_argument("--force", action="store_true", help="replace an existing adapter of this name")
+    parser.add_argument(
+        "--processes",
+        type=int,
+        default=1,
+        help="data-parallel processes, via accelerate launch (one per GPU)",
+    )
 
 
 def _add_prepare(parser: argparse.ArgumentParser) -> None:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from .checkpoints import check_disk_space, checkpoint_bytes, discard_incomplete, last_complete
+from .distributed import Ranks
 from .errors import HiggsLoraError, OutputExistsError, TrainingStopped
 from .recipe import Recipe, load_recipe
 from .report import loss_history, peak_memory_bytes, plot_losses, summary, write_metrics, write_model_card
@@ -47,7 +48,9 @@ def train(
     replaces an existing adapter of the same name. Returns where it went, its metrics and the model."""
     recipe = _with_overrides(recipe, name, max_steps)
     out = recipe.adapter_dir
-    resume_from = _claim_output(out, resume=resume, force=force)
+    ranks = Ranks()
+    with ranks.main_first():  # only the main process changes the folder; the others read the result
+        resume_from = _claim_output(out, resume=resume, force=force, mutate=ranks.is_main)
 
     # Heavy imports only now, so a bad recipe or folder fails in well under a second.
     from transformers import set_seed
@@ -64,7 +67,6 @@ def train(
     from .trainer import HiggsTrainer, NonFiniteLossError, StopOnSignal
 
     runtime = pick_runtime(recipe.model)
-    set_seed(recipe.train.seed)
 
     # 1. Data: encode what the cache lacks, build ChatML examples, hold some out for eval.
     listening = recipe.samples.every_steps > 0
@@ -73,8 +75,10 @@ def train(
             f"{recipe.source} [samples] ref_audio = {recipe.samples.ref_audio!r}: file not found."
         )
     audio_tokenizer = load_audio_tokenizer(recipe.model, runtime.device) if listening else None
-    prepared = prepare(recipe, audio_tokenizer=audio_tokenizer, progress=progress)
-    print(prepared.summary())
+    with ranks.main_first():  # the main process encodes; the others then find everything cached
+        prepared = prepare(recipe, audio_tokenizer=audio_tokenizer, progress=progress and ranks.is_main)
+    if ranks.is_main:
+        print(prepared.summary())
     text_tokenizer = load_text_tokenizer(recipe.model)
     examples = build_examples(prepared.clips, recipe.data.reference, recipe.train.seed)
     train_examples, eval_examples = split_examples(examples, recipe.data.eval_fraction, recipe.train.seed)
@@ -83,6 +87,9 @@ def train(
     base = load_base_model(recipe.model, runtime)
     if recipe.train.gradient_checkpointing:
         enable_layer_checkpointing(base)
+    # Seed right before the LoRA init: encoding audio (done only when the cache is cold) draws from the
+    # global RNG, and the adapter must not depend on whether the cache was warm.
+    set_seed(recipe.train.seed)
     model = apply_lora(base, recipe.lora)
     trainable, total = model.get_nb_trainable_parameters()
     keep = recipe.train.save_total_limit + 1  # the Trainer writes a new one before rotating an old one
@@ -161,8 +168,10 @@ def train(
         "device": str(runtime.device),
         "compute_dtype": str(runtime.compute_dtype).removeprefix("torch."),
     }
-    save_adapter(model, recipe, metrics, out)
-    print(summary(metrics, out))
+    if ranks.is_main:
+        save_adapter(model, recipe, metrics, out)
+        print(summary(metrics, out))
+    ranks.wait()
     return TrainResult(out, metrics, model)
 
 
@@ -262,10 +271,12 @@ def _with_overrides(recipe: Recipe | str | Path, name: str | None, max_steps: in
     return load_recipe(recipe, overrides)
 
 
-def _claim_output(out: Path, *, resume: bool, force: bool) -> Path | None:
-    """Decide what happens to adapters/<name>/ before any heavy work; returns the checkpoint to resume."""
+def _claim_output(out: Path, *, resume: bool, force: bool, mutate: bool = True) -> Path | None:
+    """Decide what happens to adapters/<name>/ before any heavy work; returns the checkpoint to resume.
+
+    With `mutate=False` (the non-main processes of a distributed run) nothing is removed."""
     checkpoints = out / "checkpoints"
-    for removed in discard_incomplete(checkpoints):
+    for removed in discard_incomplete(checkpoints) if mutate else []:
         log.warning("removed %s: a crash interrupted writing it", removed)
     last = last_complete(checkpoints)
     finished = (out / "adapter_model.safetensors").is_file()
@@ -276,7 +287,7 @@ def _claim_output(out: Path, *, resume: bool, force: bool) -> Path | None:
             )
         return Path(last)
     if force:
-        for folder in (checkpoints, out / "logs"):
+        for folder in (checkpoints, out / "logs") if mutate else ():
             shutil.rmtree(folder, ignore_errors=True)
     elif finished:
         raise OutputExistsError(

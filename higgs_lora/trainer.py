@@ -32,11 +32,18 @@ class HiggsTrainer(Trainer):
     def __init__(self, *args: Any, text_loss_weight: float = 1.0, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.text_loss_weight = text_loss_weight
-        # PeftModel.forward takes **kwargs, which makes Trainer (4.46) treat the model as computing a
-        # token-normalised loss itself and skip dividing by gradient_accumulation_steps. Our loss is a
-        # per-micro-batch mean, so the Trainer must do the division.
+        # PeftModel.forward takes **kwargs, which makes Trainer (4.46) believe the model computes a
+        # token-normalised loss itself and pass it `num_items_in_batch`. Our loss is a per-micro-batch
+        # mean that accelerate divides by the accumulation steps, as for any plain loss.
         self.model_accepts_loss_kwargs = False
         self._parts: dict[str, list[float]] = defaultdict(list)
+        # transformers 4.46.3 builds its Accelerator without a gradient-accumulation plugin
+        # (trainer.py `create_accelerator_and_postprocess`) and `training_step` divides only the
+        # *reported* loss, so a loss that is a plain mean gets its gradients summed over micro-batches:
+        # GA times too large, and `max_grad_norm` clips at the wrong scale. Telling accelerate the
+        # accumulation steps makes `accelerator.backward` divide, giving the mean gradient (the same
+        # as one batch of batch_size * GA, and as the same global batch over several processes).
+        self.accelerator.gradient_accumulation_steps = self.args.gradient_accumulation_steps
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         inputs = dict(inputs)
@@ -49,7 +56,7 @@ class HiggsTrainer(Trainer):
             label_audio_ids,
             self.text_loss_weight,
         )
-        if not torch.isfinite(loss.total):
+        if _any_rank(not torch.isfinite(loss.total)):  # collective, so every process stops together
             raise NonFiniteLossError(loss.total.item(), self.state.global_step + 1)
         if model.training:
             self._record(loss)
@@ -137,3 +144,15 @@ class StopOnSignal(TrainerCallback):
             control.should_save = True
             control.should_training_stop = True
         return control
+
+
+def _any_rank(flag: bool) -> bool:
+    """`flag` OR-ed across the processes of a distributed run (just `flag` in a single process)."""
+    import torch.distributed as dist
+
+    if not (dist.is_available() and dist.is_initialized()):
+        return bool(flag)
+    device = torch.device("cuda", torch.cuda.current_device()) if dist.get_backend() == "nccl" else None
+    value = torch.tensor([1.0 if flag else 0.0], device=device)
+    dist.all_reduce(value, op=dist.ReduceOp.MAX)
+    return bool(value.item() > 0)

@@ -1,4 +1,4 @@
-"""CPU-only workarounds for 4-bit: let transformers quantize without CUDA; keep empty inputs safe.
+"""CPU-only workarounds for 4-bit: let transformers quantize without CUDA; keep 4-bit weights fixed.
 
 transformers 4.46.3 refuses 4-bit loading without CUDA in
 `integrations/bitsandbytes.py::validate_bnb_backend_availability` (~L545; on a CPU-only machine it
@@ -30,33 +30,25 @@ def allow_bnb_on_cpu() -> Iterator[None]:
         yield
 
 
-def guard_empty_inputs(model: torch.nn.Module) -> int:
-    """Make every bitsandbytes 4-bit layer of `model` return an empty output for an empty input.
+def keep_4bit_weights_as_loaded(model: torch.nn.Module) -> int:
+    """Stop bitsandbytes from repacking 4-bit weights in place for its CPU inference kernel.
 
-    bitsandbytes 0.50's CPU backend kills the process with SIGFPE (a division by zero in its C++ 4-bit
-    kernel) when a `Linear4bit` receives zero rows. Higgs' dual FFN does exactly that while generating:
-    a decoding step holds either one text or one audio token, so one of the two FFNs gets none. Only
-    generation is affected (a training batch always holds both), and only without CUDA. Each layer's
-    bound `forward` is wrapped as an instance attribute; state-dict keys and classes are unchanged.
-    Returns how many layers were guarded. Removable once bitsandbytes handles empty inputs on CPU.
+    bitsandbytes 0.50 `Linear4bit.forward` (nn/modules.py ~L612), on CPUs with AVX512-BF16, repacks a
+    layer's weight the first time it runs in eval mode without grad, and keeps it that way:
+    1. later *training* forwards use the repacked weight (bf16 scales), so one mid-run evaluation
+       changes the training numerics: runs stop being reproducible and a resume no longer matches
+       the uninterrupted run;
+    2. the packed kernel dies with SIGFPE on a zero-row input, which Higgs' dual FFN produces at every
+       generation step (each step holds either a text or an audio token, so one FFN gets none).
+    The layer's own `support_avx512bf16_for_cpu` flag (set once in its constructor) gates that path;
+    turning it off per instance keeps the weights exactly as loaded. Only without CUDA. Returns how
+    many layers were changed. Removable once bitsandbytes stops mutating weights in forward.
     """
     if torch.cuda.is_available():
         return 0
     import bitsandbytes as bnb
 
-    guarded = 0
-    for module in model.modules():
-        if isinstance(module, bnb.nn.Linear4bit) and not getattr(module, "_higgs_lora_empty_guard", False):
-            module.forward = _empty_safe(module.forward, module.out_features)
-            module._higgs_lora_empty_guard = True
-            guarded += 1
-    return guarded
-
-
-def _empty_safe(forward, out_features: int):
-    def run(x: torch.Tensor, *args, **kwargs):
-        if x.numel() == 0:
-            return x.new_zeros((*x.shape[:-1], out_features))
-        return forward(x, *args, **kwargs)
-
-    return run
+    layers = [m for m in model.modules() if isinstance(m, bnb.nn.Linear4bit)]
+    for layer in layers:
+        layer.support_avx512bf16_for_cpu = False
+    return len(layers)

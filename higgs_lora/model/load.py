@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,7 @@ import torch
 from ..errors import ModelError
 from ..recipe import TINY, ModelConfig
 from . import tiny
-from .compat import allow_bnb_on_cpu, guard_empty_inputs
+from .compat import allow_bnb_on_cpu, keep_4bit_weights_as_loaded
 from .shim import HiggsAudioForLoRA
 
 # Kept in full precision under 4-bit: both output heads and the codebook embeddings are small next to
@@ -41,7 +42,8 @@ class Runtime:
 
 
 def pick_runtime(config: ModelConfig) -> Runtime:
-    """CUDA if present (bf16 where supported), else CPU in float32."""
+    """CUDA if present (bf16 where supported), else CPU in float32. Under a multi-process launch
+    (accelerate/torchrun set LOCAL_RANK) each process takes its own GPU."""
     cuda = torch.cuda.is_available()
     if config.compute_dtype != "auto":
         dtype = getattr(torch, config.compute_dtype)
@@ -49,7 +51,9 @@ def pick_runtime(config: ModelConfig) -> Runtime:
         dtype = torch.bfloat16
     else:
         dtype = torch.float16 if cuda else torch.float32
-    return Runtime(device=torch.device("cuda", 0) if cuda else torch.device("cpu"), compute_dtype=dtype)
+    local_rank = int(os.environ.get("LOCAL_RANK", 0))
+    device = torch.device("cuda", local_rank) if cuda else torch.device("cpu")
+    return Runtime(device=device, compute_dtype=dtype)
 
 
 def resolve_base(base: str) -> str:
@@ -92,7 +96,7 @@ def load_base_model(config: ModelConfig, runtime: Runtime | None = None) -> Higg
     if quant is None:
         model.to(runtime.device)
     else:
-        guard_empty_inputs(model)
+        keep_4bit_weights_as_loaded(model)
     model.config.use_cache = False
     model.requires_grad_(False)
     return model

@@ -140,11 +140,20 @@ def test_layer_checkpointing_recomputes_and_gives_the_same_gradients(tmp_path: P
         torch.testing.assert_close(checkpointed[name], plain[name], rtol=1e-5, atol=1e-7)
 
 
-def test_4bit_layers_accept_empty_inputs_on_cpu() -> None:
-    # Without the guard, bitsandbytes' CPU kernel kills the process (SIGFPE) on zero rows, which
-    # Higgs' dual FFN produces at every generation step.
-    model = load_base_model(TINY)
-    layer = model.layers[0].audio_mlp.up_proj
+def test_4bit_layers_stay_as_loaded_through_evaluation_and_take_empty_inputs(
+    tmp_path: Path, text_tokenizer
+) -> None:
+    # bitsandbytes' CPU inference path would repack the weights on the first no-grad eval forward
+    # (changing later training numerics) and die with SIGFPE on the zero-row inputs of generation.
+    batch, _ = synthetic_batch(tmp_path, text_tokenizer)
+    probe, _ = synthetic_batch(tmp_path / "probe", text_tokenizer, with_reference=False, seed=5)
+    model = apply_lora(load_base_model(TINY), LoraConfig(r=4, dropout=0.0))
+    model.train()
+    before = loss_of(model, batch).item()
+    model.eval()
     with torch.no_grad():
+        loss_of(model, probe)
+        layer = model.get_base_model().layers[0].audio_mlp.up_proj
         assert layer(torch.zeros(0, 64)).shape == (0, 128)
-        assert layer(torch.ones(1, 64)).shape == (1, 128)
+    model.train()
+    assert loss_of(model, batch).item() == before
