@@ -23,6 +23,7 @@ from .adapter import AdapterInfo, list_adapters, load_adapter, read_adapter
 from .errors import DataError, HiggsLoraError, ModelError, OutputExistsError, RecipeError
 from .export import ChecksumError, export, import_adapter, verify_checksums
 from .merge import MergeMismatchError, MergeResult, merge
+from .plan import MemoryPlan, plan
 from .recipe import Recipe, load_recipe
 from .speak import Speaker, Speech, speak
 from .train import TrainResult, train
@@ -35,6 +36,7 @@ __all__ = [
     "DataError",
     "HiggsAudioForLoRA",
     "HiggsLoraError",
+    "MemoryPlan",
     "MergeMismatchError",
     "MergeResult",
     "ModelError",
@@ -51,6 +53,7 @@ __all__ = [
     "load_adapter",
     "load_recipe",
     "merge",
+    "plan",
     "prepare",
     "read_adapter",
     "speak",

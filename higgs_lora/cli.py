@@ -134,6 +134,30 @@ def _loss(value: float | None) -> str:
 TRUST_PICKLE_HELP = "load adapter weights stored as a pickle (.bin): can run code; only for sources you trust"
 
 
+def _plan(args: argparse.Namespace) -> None:
+    from .plan import plan
+    from .recipe import load_recipe
+
+    recipe = load_recipe(args.recipe)
+    try:
+        result = plan(recipe, args.gpu_memory, args.ref_seconds)
+    except ValueError as err:
+        raise HiggsLoraError(f"--gpu-memory: {err}") from None
+    print(
+        f"{recipe.name}: {recipe.model.base}, {recipe.model.quantization}, r={recipe.lora.r}, "
+        f"batch {recipe.train.batch_size}, clips up to {recipe.data.max_seconds:g} s"
+    )
+    print(result.report())
+
+
+def _add_plan(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("recipe", help="recipe TOML file")
+    parser.add_argument("--gpu-memory", help="the GPU's memory, e.g. 12GB: say whether the recipe fits")
+    parser.add_argument(
+        "--ref-seconds", type=float, help="reference clip length for cloning (default: max_seconds)"
+    )
+
+
 def _add_train(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("recipe", help="recipe TOML file (see recipes/)")
     parser.add_argument("--name", help="adapter name, overriding the recipe's `name`")
@@ -206,6 +230,7 @@ VERBS: dict[
         _add_prepare,
         _prepare,
     ),
+    "plan": ("predict peak GPU memory of a recipe before running it", _add_plan, _plan),
     "merge": ("fold an adapter into full-precision base weights → a checkpoint", _add_merge, _merge),
     "speak": ("generate speech with an adapter or a merged model → WAV", _add_speak, _speak),
     "export": ("package an adapter (.zip or folder) with checksums and a model card", _add_export, _export),

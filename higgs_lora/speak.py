@@ -59,8 +59,9 @@ class Speaker:
         kv_cache_lengths: tuple[int, ...] = (1024, 4096),
         capture_cuda_graphs: bool = False,
     ) -> None:
-        from boson_multimodal.data_collator.higgs_audio_collator import HiggsAudioSampleCollator
         from transformers.cache_utils import StaticCache
+
+        from .data.collate import higgs_collator
 
         self.model = model
         self.text_tokenizer = text_tokenizer
@@ -81,19 +82,7 @@ class Speaker:
             )
             for length in sorted(kv_cache_lengths)
         }
-        self.collator = HiggsAudioSampleCollator(
-            whisper_processor=None,
-            encode_whisper_embed=False,
-            audio_in_token_id=config.audio_in_token_idx,
-            audio_out_token_id=config.audio_out_token_idx,
-            audio_stream_bos_id=config.audio_stream_bos_id,
-            audio_stream_eos_id=config.audio_stream_eos_id,
-            pad_token_id=config.pad_token_id,
-            return_audio_in_tokens=False,
-            use_delay_pattern=config.use_delay_pattern,
-            audio_num_codebooks=config.audio_num_codebooks,
-            round_to=1,
-        )
+        self.collator = higgs_collator(config, for_generation=True)
         if capture_cuda_graphs and model.device.type == "cuda":
             model.capture_model(self.kv_caches.values())  # after any adapter is merged, never before
 

@@ -24,23 +24,32 @@ FORWARD_KEYS = (
 )
 
 
+def higgs_collator(config, *, for_generation: bool = False) -> HiggsAudioSampleCollator:
+    """boson-multimodal's collator with the model config's own token ids and delay pattern.
+
+    Training pads to multiples of 8 and returns audio-in codes; generation (as the serve engine sets
+    it up) pads to 1 and passes reference audio as audio-out only.
+    """
+    return HiggsAudioSampleCollator(
+        whisper_processor=None,
+        encode_whisper_embed=False,
+        audio_in_token_id=config.audio_in_token_idx,
+        audio_out_token_id=config.audio_out_token_idx,
+        pad_token_id=config.pad_token_id,
+        audio_stream_bos_id=config.audio_stream_bos_id,
+        audio_stream_eos_id=config.audio_stream_eos_id,
+        audio_num_codebooks=config.audio_num_codebooks,
+        use_delay_pattern=config.use_delay_pattern,
+        return_audio_in_tokens=not for_generation,
+        round_to=1 if for_generation else 8,
+    )
+
+
 class TrainingCollator:
     """Callable turning a list of `ChatMLDatasetSample` into model inputs + `label_audio_ids`."""
 
     def __init__(self, config) -> None:  # config: HiggsAudioConfig
-        self.inner = HiggsAudioSampleCollator(
-            whisper_processor=None,
-            encode_whisper_embed=False,
-            audio_in_token_id=config.audio_in_token_idx,
-            audio_out_token_id=config.audio_out_token_idx,
-            pad_token_id=config.pad_token_id,
-            audio_stream_bos_id=config.audio_stream_bos_id,
-            audio_stream_eos_id=config.audio_stream_eos_id,
-            audio_num_codebooks=config.audio_num_codebooks,
-            use_delay_pattern=config.use_delay_pattern,
-            return_audio_in_tokens=True,
-            round_to=8,
-        )
+        self.inner = higgs_collator(config)
 
     def __call__(self, samples: list[ChatMLDatasetSample]) -> dict[str, torch.Tensor]:
         copies = [dataclasses.replace(s, label_ids=s.label_ids.clone()) for s in samples]

@@ -1,0 +1,289 @@
+"""`plan`: predict a recipe's peak GPU memory before loading any weight, and say what to change.
+
+The model is built on the meta device from its config. Weights are counted exactly as bitsandbytes
+and transformers will hold them (4-bit packing, quantization scales, full-precision heads and
+embeddings); `loaded_weight_bytes` measures a loaded model the same way, and tests check the two
+agree to the byte. Activations, logits and allocator overhead are estimates with their reasoning
+next to each number.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .recipe import Recipe
+
+GIB = 2**30
+NF4_BLOCK = 64  # bitsandbytes' 4-bit block size (one absmax scale per 64 weights)
+NESTED_BLOCK = 256  # double quantization: one fp32 scale per 256 absmax values
+CUDA_CONTEXT_BYTES = 600 * 2**20  # CUDA context + cuBLAS workspace, before any tensor
+FRAGMENTATION = 0.10  # caching-allocator slack on top of live tensors
+TEXT_TOKENS_FIXED = 48  # ChatML headers, system prompt and control tokens of one sample
+TEXT_TOKENS_PER_SECOND = 4  # transcript tokens per second of speech (Llama-3 BPE, English)
+# Offline fallbacks: the real checkpoint's architecture, used when the hub cannot be reached.
+KNOWN_CONFIGS = {
+    "bosonai/higgs-audio-v2-generation-3B-base": Path(__file__).parent
+    / "model"
+    / "configs"
+    / "higgs-audio-v2-generation-3B-base.json",
+}
+
+
+@dataclass
+class MemoryPlan:
+    """Predicted peak memory of one training step, by part, in bytes."""
+
+    weights: int
+    lora: int
+    gradients: int
+    optimizer: int
+    activations: int
+    activations_without_checkpointing: int
+    logits: int
+    overhead: int
+    tokens: int
+    gradient_checkpointing: bool
+    budget: int | None = None
+    suggestions: list[str] = field(default_factory=list)
+
+    @property
+    def total(self) -> int:
+        live = self.weights + self.lora + self.gradients + self.optimizer + self.activations + self.logits
+        return int(live * (1 + FRAGMENTATION)) + self.overhead
+
+    @property
+    def fits(self) -> bool | None:
+        return None if self.budget is None else self.total <= self.budget
+
+    def report(self) -> str:
+        rows = [
+            ("base weights", self.weights),
+            ("LoRA weights", self.lora),
+            ("LoRA gradients", self.gradients),
+            ("optimizer state", self.optimizer),
+            (f"activations ({self.tokens} tokens, checkpointing {'on' if self.gradient_checkpointing else 'off'})",
+             self.activations),
+            ("text + audio logits", self.logits),
+            ("CUDA context + allocator slack", self.total - self.weights - self.lora - self.gradients
+             - self.optimizer - self.activations - self.logits),
+        ]  # fmt: skip
+        width = max(len(name) for name, _ in rows)
+        lines = [f"  {name:<{width}}  {value / GIB:6.2f} GiB" for name, value in rows]
+        lines.append(f"  {'predicted peak':<{width}}  {self.total / GIB:6.2f} GiB")
+        if self.budget is not None:
+            verdict = "fits" if self.fits else "does NOT fit"
+            lines.append(f"  {verdict} in {self.budget / GIB:.1f} GiB")
+        lines += [f"  - {s}" for s in self.suggestions]
+        return "\n".join(lines)
+
+
+def plan(recipe: Recipe, gpu_memory: str | int | None = None, ref_seconds: float | None = None) -> MemoryPlan:
+    """Predict peak GPU memory of training `recipe` on a batch of its longest allowed samples.
+
+    `ref_seconds` is the reference clip length for voice-cloning recipes (default: max_seconds).
+    """
+    from .model.load import FULL_PRECISION_MODULES
+
+    config = _config(recipe.model.base)
+    model = _meta_model(config)
+    weight_bytes = predicted_weight_bytes(
+        model,
+        recipe.model.quantization,
+        recipe.model.double_quant,
+        _dtype_bytes(recipe),
+        FULL_PRECISION_MODULES,
+    )
+    lora_params = _lora_params(model, recipe)
+    optimizer_bytes_per_param = 8 if recipe.train.optimizer == "adamw" else 2  # two fp32 or two 8-bit moments
+    tokens = _longest_sample_tokens(recipe, config, ref_seconds)
+    batch_tokens = tokens * recipe.train.batch_size
+    hidden = config.text_config.hidden_size
+    intermediate = config.text_config.intermediate_size
+    layers = config.text_config.num_hidden_layers
+    act = _dtype_bytes(recipe)
+    # Saved for backward per token and layer without checkpointing: norms, q/k/v/o and attention
+    # output (~10 x hidden), the FFN's gate/up/activation/product/down input (~5 x intermediate)
+    # and the LoRA inputs (~2 x hidden).
+    per_layer = (12 * hidden + 5 * intermediate) * act
+    full = batch_tokens * per_layer * layers
+    # With checkpointing only each layer's input survives, plus one layer recomputed at a time.
+    checkpointed = batch_tokens * (hidden * act * layers + per_layer)
+    vocab = config.text_config.vocab_size
+    audio_width = config.audio_num_codebooks * (config.audio_codebook_size + 2)
+    # Text logits [tokens, vocab] in the compute dtype and their gradient; audio logits are upcast to
+    # float32 by the model (and their gradient); the loss upcasts only labelled text rows.
+    logits = batch_tokens * (2 * vocab * act + 2 * audio_width * 4)
+    result = MemoryPlan(
+        weights=weight_bytes,
+        lora=lora_params * 4,
+        gradients=lora_params * 4,
+        optimizer=lora_params * optimizer_bytes_per_param,
+        activations=checkpointed if recipe.train.gradient_checkpointing else full,
+        activations_without_checkpointing=full,
+        logits=logits,
+        overhead=CUDA_CONTEXT_BYTES,
+        tokens=batch_tokens,
+        gradient_checkpointing=recipe.train.gradient_checkpointing,
+        budget=parse_bytes(gpu_memory) if gpu_memory is not None else None,
+    )
+    result.suggestions = _suggestions(result, recipe)
+    return result
+
+
+def predicted_weight_bytes(
+    model: Any, quantization: str, double_quant: bool, dtype_bytes: int, full_precision: list[str]
+) -> int:
+    """Bytes the base will occupy once loaded, computed from parameter shapes alone."""
+    from torch import nn
+
+    total = 0
+    quantized: set[str] = set()
+    if quantization != "none":
+        for name, module in model.named_modules():
+            skip = any(name == m or name.startswith(f"{m}.") for m in full_precision)
+            if isinstance(module, nn.Linear) and not skip:
+                quantized.add(f"{name}.weight")
+                total += _nf4_bytes(module.weight.numel(), double_quant)
+    for name, parameter in model.named_parameters():
+        if name not in quantized:
+            total += parameter.numel() * dtype_bytes
+    total += sum(buffer.numel() * buffer.element_size() for buffer in model.buffers())
+    return total
+
+
+def loaded_weight_bytes(model: Any) -> int:
+    """Bytes a loaded model holds in tensors: parameters, buffers and 4-bit quantization state."""
+    seen: set[int] = set()
+    total = 0
+
+    def count(tensor: Any) -> None:
+        nonlocal total
+        if tensor is not None and tensor.data_ptr() not in seen:
+            seen.add(tensor.data_ptr())
+            total += tensor.numel() * tensor.element_size()
+
+    for parameter in model.parameters():
+        count(parameter)
+        state = getattr(parameter, "quant_state", None)
+        if state is not None:
+            count(state.absmax)
+            count(state.code)
+            if state.nested:
+                count(state.offset)
+                count(state.state2.absmax)
+                count(state.state2.code)
+    for buffer in model.buffers():
+        count(buffer)
+    return total
+
+
+def parse_bytes(text: str | int) -> int:
+    """'12GB', '12 GiB', '8000MB' or a number of bytes → bytes (GB is read as GiB, as GPUs are sold)."""
+    if isinstance(text, int):
+        return text
+    match = re.fullmatch(r"\s*([\d.]+)\s*([KMGT]?)i?B?\s*", text, re.IGNORECASE)
+    if not match:
+        raise ValueError(f"cannot read a memory size from {text!r} (try 12GB)")
+    return int(float(match[1]) * 1024 ** "BKMGT".index(match[2].upper() or "B"))
+
+
+def _nf4_bytes(numel: int, double_quant: bool) -> int:
+    blocks = math.ceil(numel / NF4_BLOCK)
+    packed = math.ceil(numel / 2)  # two 4-bit values per byte
+    code = 16 * 4  # the NF4 value table
+    if not double_quant:
+        return packed + blocks * 4 + code
+    # absmax stored as 8-bit codes, with one fp32 scale per 256 of them, an fp32 offset and the
+    # 256-entry dynamic code table.
+    return packed + blocks + math.ceil(blocks / NESTED_BLOCK) * 4 + 4 + 256 * 4 + code
+
+
+def _config(base: str) -> Any:
+    from boson_multimodal.model.higgs_audio import HiggsAudioConfig
+    from transformers import PretrainedConfig
+
+    from .errors import ModelError
+    from .model.load import resolve_base
+
+    # A known checkpoint's architecture is fixed: use a cached copy of its config, else the bundled
+    # one, rather than wait on the network. Anything else is read where it lives.
+    known = KNOWN_CONFIGS.get(base)
+    try:
+        config_dict, _ = PretrainedConfig.get_config_dict(
+            resolve_base(base), local_files_only=known is not None
+        )
+    except OSError as err:
+        if known is None:
+            raise ModelError(f"[model] base = {base!r}: cannot read its config.json ({err}).") from None
+        config_dict = json.loads(known.read_text(encoding="utf-8"))
+        config_dict.pop("_comment", None)
+    return HiggsAudioConfig(**config_dict)
+
+
+def _meta_model(config: Any) -> Any:
+    from accelerate import init_empty_weights
+    from boson_multimodal.model.higgs_audio import HiggsAudioModel
+
+    with init_empty_weights(include_buffers=False):
+        return HiggsAudioModel(config)
+
+
+def _lora_params(model: Any, recipe: Recipe) -> int:
+    from .model.lora import matching_modules, target_regex
+
+    modules = dict(model.named_modules())
+    r = recipe.lora.r
+    return sum(
+        r * (modules[n].in_features + modules[n].out_features)
+        for n in matching_modules(model, target_regex(recipe.lora))
+    )
+
+
+def _longest_sample_tokens(recipe: Recipe, config: Any, ref_seconds: float | None) -> int:
+    """Expanded sequence length of the longest allowed sample (target + reference)."""
+    clips = [recipe.data.max_seconds]
+    if recipe.data.reference != "none":
+        clips.append(recipe.data.max_seconds if ref_seconds is None else ref_seconds)
+    frames_per_second = _audio_frames_per_second(recipe)
+    # Each clip: its frames + stream BOS/EOS + (codebooks - 1) of delay pattern, and its transcript.
+    frames = sum(math.ceil(s * frames_per_second) + 2 + config.audio_num_codebooks - 1 for s in clips)
+    text = TEXT_TOKENS_FIXED + sum(math.ceil(s * TEXT_TOKENS_PER_SECOND) for s in clips)
+    return math.ceil((frames + text) / 8) * 8  # the collator pads to multiples of 8
+
+
+def _audio_frames_per_second(recipe: Recipe) -> float:
+    from .recipe import TINY
+
+    return 50.0 if recipe.model.audio_tokenizer == TINY else 25.0  # tiny: 16 kHz / 320; real: 24 kHz / 960
+
+
+def _dtype_bytes(recipe: Recipe) -> int:
+    return {"float32": 4, "bfloat16": 2, "float16": 2, "auto": 2}[recipe.model.compute_dtype]
+
+
+def _suggestions(result: MemoryPlan, recipe: Recipe) -> list[str]:
+    if result.budget is None or result.fits:
+        return []
+    over = result.total - result.budget
+    tips = []
+    if not recipe.train.gradient_checkpointing:
+        saved = (result.activations_without_checkpointing - result.activations) * (1 + FRAGMENTATION)
+        tips.append(f"set [train] gradient_checkpointing = true (saves ~{saved / GIB:.1f} GiB)")
+    if recipe.train.batch_size > 1:
+        tips.append(
+            f"lower [train] batch_size to 1 and raise grad_accumulation to {recipe.train.batch_size * recipe.train.grad_accumulation}"
+        )
+    per_second = (result.activations + result.logits) / max(recipe.data.max_seconds, 1e-9)
+    if per_second > 0:
+        target = max(1.0, recipe.data.max_seconds - over / per_second * 1.2)
+        tips.append(f"lower [data] max_seconds to about {target:.0f} (now {recipe.data.max_seconds:g})")
+    if recipe.model.quantization == "none":
+        tips.append('use [model] quantization = "nf4" (4-bit base)')
+    if recipe.lora.r > 16:
+        tips.append(f"lower [lora] r from {recipe.lora.r} to 16")
+    return tips

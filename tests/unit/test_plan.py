@@ -1,0 +1,87 @@
+"""`plan`: weights counted to the byte against loaded models; the real recipes' verdicts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from higgs_lora import load_recipe
+from higgs_lora.model import load_base_model
+from higgs_lora.model.load import FULL_PRECISION_MODULES
+from higgs_lora.plan import GIB, _meta_model, loaded_weight_bytes, parse_bytes, plan, predicted_weight_bytes
+from higgs_lora.recipe import ModelConfig
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def predicted_for(base: str, quantization: str, double_quant: bool, dtype_bytes: int = 4) -> int:
+    from higgs_lora.plan import _config
+
+    meta = _meta_model(_config(base))
+    return predicted_weight_bytes(meta, quantization, double_quant, dtype_bytes, FULL_PRECISION_MODULES)
+
+
+@pytest.mark.parametrize(
+    ("quantization", "double_quant"), [("nf4", True), ("nf4", False), ("fp4", True), ("none", False)]
+)
+def test_weight_bytes_match_a_loaded_tiny_model_exactly(quantization: str, double_quant: bool) -> None:
+    config = ModelConfig(base="tiny-random", quantization=quantization, double_quant=double_quant)
+    loaded = loaded_weight_bytes(load_base_model(config))
+    assert predicted_for("tiny-random", quantization, double_quant) == loaded
+
+
+@pytest.mark.slow
+def test_weight_bytes_match_a_loaded_mid_size_model_exactly(tmp_path: Path) -> None:
+    """Hidden 512, 4 layers, the real vocabulary and 8 codebooks: what the CPU benchmarks use."""
+    import torch
+    from boson_multimodal.model.higgs_audio import HiggsAudioModel
+
+    from benchmarks.proxy import mid_size_config
+
+    folder = tmp_path / "mid"
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        HiggsAudioModel(mid_size_config()).to(torch.bfloat16).save_pretrained(folder)
+    for quantization, double_quant in (("nf4", True), ("none", False)):
+        config = ModelConfig(base=str(folder), quantization=quantization, double_quant=double_quant)
+        loaded = loaded_weight_bytes(load_base_model(config))
+        assert predicted_for(str(folder), quantization, double_quant) == loaded
+
+
+def test_the_12gb_recipe_fits_12gb_for_the_real_model() -> None:
+    result = plan(load_recipe(REPO / "recipes" / "single-speaker-12gb.toml"), "12GB")
+    assert result.fits
+    assert 3.5 * GIB < result.weights < 4.5 * GIB  # ~5.8B parameters, decoder in NF4
+    assert result.total < 8 * GIB
+    assert "fits in 12.0 GiB" in result.report()
+
+
+def test_voice_clone_20s_plus_10s_reference_at_batch_1() -> None:
+    recipe = load_recipe(REPO / "recipes" / "voice-clone-24gb.toml", {"lora.r": 16, "data.max_seconds": 20.0})
+    result = plan(recipe, "8GB", ref_seconds=10)
+    assert result.tokens == 936  # 20 s + 10 s at 25 frames/s, delay pattern, transcript, padding
+    assert result.fits and result.total < 6.5 * GIB
+
+
+def test_a_recipe_that_does_not_fit_gets_suggestions() -> None:
+    recipe = load_recipe(
+        REPO / "recipes" / "single-speaker-24gb.toml",
+        {"train.gradient_checkpointing": False, "model.quantization": "none"},
+    )
+    result = plan(recipe, "12GB")
+    assert result.fits is False
+    assert result.activations == result.activations_without_checkpointing
+    text = "\n".join(result.suggestions)
+    assert "gradient_checkpointing = true (saves ~" in text
+    assert "batch_size to 1 and raise grad_accumulation to 16" in text
+    assert "max_seconds to about" in text and 'quantization = "nf4"' in text
+    assert "does NOT fit in 12.0 GiB" in result.report()
+
+
+def test_parse_bytes() -> None:
+    assert parse_bytes("12GB") == 12 * GIB
+    assert parse_bytes("8 GiB") == 8 * GIB
+    assert parse_bytes("512MB") == 512 * 2**20
+    with pytest.raises(ValueError, match="cannot read a memory size"):
+        parse_bytes("lots")
