@@ -35,9 +35,16 @@ def higgs_loss(
     audio_logits: torch.Tensor,
     label_audio_ids: torch.Tensor,
     text_loss_weight: float = 1.0,
+    text_rows: torch.Tensor | None = None,
 ) -> HiggsLoss:
-    """`logits [B, L, V]`, `expanded_labels [B, L]`, `audio_logits [N, C, K]`, `label_audio_ids [C, N]`."""
-    text, text_targets = _shifted_text_ce(logits, expanded_labels)
+    """`logits [B, L, V]`, `expanded_labels [B, L]`, `audio_logits [N, C, K]`, `label_audio_ids [C, N]`.
+
+    With `text_rows` (a [B, L] mask, see `model.lean`), `logits` holds only those rows: `[K, V]`.
+    """
+    if text_rows is None:
+        text, text_targets = _shifted_text_ce(logits, expanded_labels)
+    else:
+        text, text_targets = _selected_text_ce(logits, expanded_labels, text_rows)
     audio, per_codebook, audio_targets = _shifted_audio_ce(audio_logits, label_audio_ids)
     return HiggsLoss(audio + text_loss_weight * text, text, audio, per_codebook, text_targets, audio_targets)
 
@@ -51,6 +58,16 @@ def _shifted_text_ce(logits: torch.Tensor, labels: torch.Tensor) -> tuple[torch.
     if chosen.shape[0] == 0:
         return logits.sum() * 0.0, 0
     return F.cross_entropy(chosen, targets[keep]), int(keep.sum())
+
+
+def _selected_text_ce(
+    logits: torch.Tensor, labels: torch.Tensor, rows: torch.Tensor
+) -> tuple[torch.Tensor, int]:
+    targets = labels[:, 1:][rows[:, :-1]]  # the label each selected row predicts, in row order
+    keep = targets != IGNORE
+    if not keep.any():
+        return logits.sum() * 0.0, 0
+    return F.cross_entropy(logits[keep].float(), targets[keep]), int(keep.sum())
 
 
 def _shifted_audio_ce(

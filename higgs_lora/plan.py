@@ -100,7 +100,7 @@ def plan(recipe: Recipe, gpu_memory: str | int | None = None, ref_seconds: float
     )
     lora_params = _lora_params(model, recipe)
     optimizer_bytes_per_param = 8 if recipe.train.optimizer == "adamw" else 2  # two fp32 or two 8-bit moments
-    tokens = _longest_sample_tokens(recipe, config, ref_seconds)
+    tokens, text_tokens = _longest_sample_tokens(recipe, config, ref_seconds)
     batch_tokens = tokens * recipe.train.batch_size
     hidden = config.text_config.hidden_size
     intermediate = config.text_config.intermediate_size
@@ -115,9 +115,11 @@ def plan(recipe: Recipe, gpu_memory: str | int | None = None, ref_seconds: float
     checkpointed = batch_tokens * (hidden * act * layers + per_layer)
     vocab = config.text_config.vocab_size
     audio_width = config.audio_num_codebooks * (config.audio_codebook_size + 2)
-    # Text logits [tokens, vocab] in the compute dtype and their gradient; audio logits are upcast to
-    # float32 by the model (and their gradient); the loss upcasts only labelled text rows.
-    logits = batch_tokens * (2 * vocab * act + 2 * audio_width * 4)
+    # Text logits exist only for rows that can predict a text label (model/lean.py): about the text
+    # tokens, in the compute dtype, and their gradient. Audio logits are upcast to float32 by the model
+    # (and their gradient). The loss upcasts only the few labelled text rows.
+    text_rows = text_tokens * recipe.train.batch_size
+    logits = text_rows * 2 * vocab * act + batch_tokens * 2 * audio_width * 4
     result = MemoryPlan(
         weights=weight_bytes,
         lora=lora_params * 4,
@@ -244,8 +246,8 @@ def _lora_params(model: Any, recipe: Recipe) -> int:
     )
 
 
-def _longest_sample_tokens(recipe: Recipe, config: Any, ref_seconds: float | None) -> int:
-    """Expanded sequence length of the longest allowed sample (target + reference)."""
+def _longest_sample_tokens(recipe: Recipe, config: Any, ref_seconds: float | None) -> tuple[int, int]:
+    """(expanded sequence length, text tokens) of the longest allowed sample (target + reference)."""
     clips = [recipe.data.max_seconds]
     if recipe.data.reference != "none":
         clips.append(recipe.data.max_seconds if ref_seconds is None else ref_seconds)
@@ -253,7 +255,7 @@ def _longest_sample_tokens(recipe: Recipe, config: Any, ref_seconds: float | Non
     # Each clip: its frames + stream BOS/EOS + (codebooks - 1) of delay pattern, and its transcript.
     frames = sum(math.ceil(s * frames_per_second) + 2 + config.audio_num_codebooks - 1 for s in clips)
     text = TEXT_TOKENS_FIXED + sum(math.ceil(s * TEXT_TOKENS_PER_SECOND) for s in clips)
-    return math.ceil((frames + text) / 8) * 8  # the collator pads to multiples of 8
+    return math.ceil((frames + text) / 8) * 8, text  # the collator pads to multiples of 8
 
 
 def _audio_frames_per_second(recipe: Recipe) -> float:

@@ -109,6 +109,8 @@ class TrainConfig(_Table):
     max_grad_norm: float = Field(1.0, gt=0)
     gradient_checkpointing: bool = True
     """Recompute decoder layers in backward: much less activation memory, ~30% more time."""
+    bucket_by_length: bool = True
+    """Batch clips of similar length together (less padding when batch_size > 1)."""
     text_loss_weight: float = Field(1.0, ge=0)
     """Weight of the text CE (control tokens) next to the audio CE."""
     seed: int = 42

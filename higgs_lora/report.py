@@ -105,6 +105,8 @@ def summary(metrics: dict[str, Any], folder: Path) -> str:
             f"  loss {metrics['first_loss']:.4f} → {metrics['final_loss']:.4f}"
             + (f", eval {eval_loss:.4f}" if eval_loss is not None else ""),
             f"  trainable parameters {metrics['trainable_params']:,} of {metrics['total_params']:,}",
+            f"  padding {metrics['padding_fraction']:.1%} of batch positions"
+            + (" (length-bucketed)" if metrics["bucketed"] else ""),
             f"  peak memory {metrics['peak_memory_bytes'] / 2**30:.2f} GiB ({metrics['device']})",
             f"  adapter → {folder}/ (adapter_model.safetensors, metrics.json, loss.png, README.md)",
         ]

@@ -99,10 +99,14 @@ def train(
     def dataset(items: list[Any]) -> SpeechDataset:
         return SpeechDataset(items, text_tokenizer, recipe.data.system_prompt)
 
+    train_dataset = dataset(train_examples)
+    lengths = train_dataset.lengths(base.config.audio_num_codebooks)
+    bucketed = recipe.train.bucket_by_length and recipe.train.batch_size > 1
     trainer = HiggsTrainer(
         model=model,
         args=training_arguments(recipe, runtime, out, progress),
-        train_dataset=dataset(train_examples),
+        train_dataset=train_dataset,
+        lengths=lengths if bucketed else None,
         eval_dataset=dataset(eval_examples) if eval_examples else None,
         data_collator=TrainingCollator(base.config),
         text_loss_weight=recipe.train.text_loss_weight,
@@ -162,6 +166,10 @@ def train(
         "eval_examples": len(eval_examples),
         "train_minutes": sum(item.seconds for item in prepared.clips) / 60,
         "train_seconds": round(seconds, 2),
+        "padding_fraction": round(
+            padding_fraction(lengths, list(trainer._get_train_sampler()), recipe.train.batch_size), 4
+        ),
+        "bucketed": bucketed,
         "trainable_params": trainable,
         "total_params": total,
         "peak_memory_bytes": peak_memory_bytes(runtime.device),
@@ -312,6 +320,16 @@ def _check_writable(out: Path) -> None:
         raise HiggsLoraError(
             f"{out}: cannot write the adapter there ({err.strerror}). Choose another output_dir."
         ) from None
+
+
+def padding_fraction(lengths: list[int], order: list[int], batch_size: int) -> float:
+    """Share of padded positions when `order` is cut into batches (each padded to its longest)."""
+    padded = total = 0
+    for start in range(0, len(order), batch_size):
+        batch = [lengths[i] for i in order[start : start + batch_size]]
+        padded += max(batch) * len(batch) - sum(batch)
+        total += max(batch) * len(batch)
+    return padded / total if total else 0.0
 
 
 def _last_good(out: Path) -> str:

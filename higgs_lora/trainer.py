@@ -17,6 +17,7 @@ from transformers import Trainer, TrainerCallback
 
 from .checkpoints import mark_complete
 from .loss import HiggsLoss, higgs_loss
+from .model.lean import TextRowSelector
 
 
 class NonFiniteLossError(RuntimeError):
@@ -29,9 +30,13 @@ class NonFiniteLossError(RuntimeError):
 
 
 class HiggsTrainer(Trainer):
-    def __init__(self, *args: Any, text_loss_weight: float = 1.0, **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, text_loss_weight: float = 1.0, lengths: list[int] | None = None, **kwargs: Any
+    ) -> None:
         super().__init__(*args, **kwargs)
+        self.lengths = lengths
         self.text_loss_weight = text_loss_weight
+        self.text_rows = TextRowSelector(self.model)
         # PeftModel.forward takes **kwargs, which makes Trainer (4.46) believe the model computes a
         # token-normalised loss itself and pass it `num_items_in_batch`. Our loss is a per-micro-batch
         # mean that accelerate divides by the accumulation steps, as for any plain loss.
@@ -48,19 +53,34 @@ class HiggsTrainer(Trainer):
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         inputs = dict(inputs)
         label_audio_ids = inputs.pop("label_audio_ids")
-        outputs = model(**inputs)
+        with self.text_rows.selecting() as selected:  # text logits only where a text label can be
+            outputs = model(**inputs)
         loss = higgs_loss(
             outputs.logits,
             outputs.expanded_labels,
             outputs.audio_logits,
             label_audio_ids,
             self.text_loss_weight,
+            text_rows=selected.rows,
         )
         if _any_rank(not torch.isfinite(loss.total)):  # collective, so every process stops together
             raise NonFiniteLossError(loss.total.item(), self.state.global_step + 1)
         if model.training:
             self._record(loss)
         return (loss.total, outputs) if return_outputs else loss.total
+
+    def _get_train_sampler(self):
+        # Trainer's own length grouping reads lengths from a `datasets.Dataset` column or by indexing
+        # dict samples; ours are ChatML samples, so the lengths come from the dataset (cache headers).
+        if self.lengths is None:
+            return super()._get_train_sampler()
+        from transformers.trainer_pt_utils import LengthGroupedSampler
+
+        return LengthGroupedSampler(
+            self.args.train_batch_size * self.args.gradient_accumulation_steps,
+            lengths=self.lengths,
+            generator=torch.Generator().manual_seed(self.args.data_seed or self.args.seed),
+        )
 
     def prediction_step(self, model, inputs, prediction_loss_only, ignore_keys=None):
         inputs = self._prepare_inputs(inputs)

@@ -40,6 +40,14 @@ def load_codes(entry: Path) -> torch.Tensor:
     return load_file(str(entry))["codes"].long()
 
 
+def codes_frames(entry: Path) -> int:
+    """Number of frames of a cache entry, from its header alone."""
+    from safetensors import safe_open
+
+    with safe_open(str(entry), "pt") as handle:
+        return int(handle.get_slice("codes").get_shape()[1])
+
+
 def file_digest(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as handle:

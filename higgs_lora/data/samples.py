@@ -18,7 +18,7 @@ from boson_multimodal.dataset.chatml_dataset import ChatMLDatasetSample, prepare
 from torch.utils.data import Dataset
 
 from ..errors import DataError
-from .cache import load_codes
+from .cache import codes_frames, load_codes
 from .prepare import PreparedClip
 
 
@@ -114,3 +114,19 @@ class SpeechDataset(Dataset):
 
     def __getitem__(self, index: int) -> ChatMLDatasetSample:
         return encode_example(self.examples[index], self.text_tokenizer, self.system_prompt)
+
+    def lengths(self, num_codebooks: int) -> list[int]:
+        """Sequence length of each example once its audio is expanded (for length bucketing).
+
+        Read from the cache files' headers and the tokenized prompt; no codes are loaded."""
+        if getattr(self, "_lengths", None) is None:
+            self._lengths = [self._length(example, num_codebooks) for example in self.examples]
+        return self._lengths
+
+    def _length(self, example: Example, num_codebooks: int) -> int:
+        sample = chatml_sample(example.text, self.system_prompt, example.ref_text)
+        tokens, _, audio_contents, _ = prepare_chatml_sample(sample, self.text_tokenizer)
+        paths = {"reference": example.ref_codes, "target": example.codes}
+        # each placeholder token becomes its frames + stream BOS/EOS + the delay pattern's tail
+        frames = sum(codes_frames(paths[c.audio_url]) + 2 + num_codebooks - 1 - 1 for c in audio_contents)
+        return len(tokens) + frames

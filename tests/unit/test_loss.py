@@ -97,3 +97,65 @@ def test_no_text_targets_gives_zero_text_loss_not_nan() -> None:
     assert loss.text.item() == 0.0 and loss.text_targets == 0
     loss.total.backward()
     assert torch.isfinite(loss.total)
+
+
+def test_text_row_selection_gives_the_same_loss_and_gradients(tmp_path: Path, text_tokenizer) -> None:
+    from higgs_lora.model import apply_lora, load_base_model
+    from higgs_lora.model.lean import TextRowSelector
+    from higgs_lora.recipe import LoraConfig, ModelConfig
+
+    batch, _ = synthetic_batch(tmp_path, text_tokenizer)
+    label_audio_ids = batch.pop("label_audio_ids")
+    torch.manual_seed(0)
+    model = apply_lora(
+        load_base_model(ModelConfig(base="tiny-random", quantization="none")),
+        LoraConfig(r=4, dropout=0.0, targets=["attention", "heads"]),
+    )
+    selector = TextRowSelector(model)
+
+    def run(select: bool) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
+        model.zero_grad()
+        if select:
+            with selector.selecting() as selected:
+                out = model(**batch)
+            loss = higgs_loss(
+                out.logits, out.expanded_labels, out.audio_logits, label_audio_ids, text_rows=selected.rows
+            )
+        else:
+            out = model(**batch)
+            loss = higgs_loss(out.logits, out.expanded_labels, out.audio_logits, label_audio_ids)
+        loss.total.backward()
+        grads = {n: p.grad.clone() for n, p in model.named_parameters() if p.requires_grad}
+        return loss.total.detach(), out.logits.shape, grads
+
+    full_loss, full_shape, full_grads = run(False)
+    lean_loss, lean_shape, lean_grads = run(True)
+    assert len(full_shape) == 3 and len(lean_shape) == 2
+    assert lean_shape[0] < full_shape[0] * full_shape[1]  # audio frames get no text logits
+    torch.testing.assert_close(lean_loss, full_loss)
+    for name in full_grads:
+        torch.testing.assert_close(lean_grads[name], full_grads[name], rtol=1e-5, atol=1e-7)
+
+
+def test_the_trainer_computes_text_logits_only_for_selected_rows(tmp_path: Path, text_tokenizer) -> None:
+    from transformers import TrainingArguments
+
+    from higgs_lora.model import apply_lora, load_base_model
+    from higgs_lora.recipe import LoraConfig, ModelConfig
+    from higgs_lora.trainer import HiggsTrainer
+
+    batch, _ = synthetic_batch(tmp_path, text_tokenizer)
+    model = apply_lora(load_base_model(ModelConfig(base="tiny-random")), LoraConfig(r=4))
+    args = TrainingArguments(
+        output_dir=str(tmp_path / "out"),
+        use_cpu=True,
+        report_to=[],
+        remove_unused_columns=False,
+        label_names=[],
+    )
+    trainer = HiggsTrainer(model=model, args=args, train_dataset=[0])
+    loss, outputs = trainer.compute_loss(model, batch, return_outputs=True)
+    assert outputs.logits.dim() == 2 and outputs.logits.shape[0] < outputs.expanded_labels.numel()
+    full = model(**{k: v for k, v in batch.items() if k != "label_audio_ids"})
+    expected = higgs_loss(full.logits, full.expanded_labels, full.audio_logits, batch["label_audio_ids"])
+    torch.testing.assert_close(loss, expected.total)

@@ -61,7 +61,7 @@ def test_voice_clone_20s_plus_10s_reference_at_batch_1() -> None:
     recipe = load_recipe(REPO / "recipes" / "voice-clone-24gb.toml", {"lora.r": 16, "data.max_seconds": 20.0})
     result = plan(recipe, "8GB", ref_seconds=10)
     assert result.tokens == 936  # 20 s + 10 s at 25 frames/s, delay pattern, transcript, padding
-    assert result.fits and result.total < 6.5 * GIB
+    assert result.fits and result.total <= 6 * GIB  # the aim: an 8 GB card can train it
 
 
 def test_a_recipe_that_does_not_fit_gets_suggestions() -> None:
