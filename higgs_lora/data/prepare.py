@@ -45,9 +45,9 @@ class PreparedData:
     def summary(self) -> str:
         reasons = Counter(skip.reason for skip in self.skipped)
         skipped = ", ".join(f"{count} {reason}" for reason, count in sorted(reasons.items())) or "none"
-        hours = sum(item.seconds for item in self.clips) / 3600
+        minutes = sum(item.seconds for item in self.clips) / 60
         return (
-            f"prepared {len(self.clips)} clips ({hours * 60:.1f} min of audio, {self.encoded} newly encoded); "
+            f"prepared {len(self.clips)} clips ({minutes:.1f} min of audio, {self.encoded} newly encoded); "
             f"skipped: {skipped}"
         )
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import torch
 
-TINY_VERSION = "v1"
+TINY_VERSION = "v2"
 TINY_SEED = 1234
 VOCAB_SIZE = 128256
 NUM_CODEBOOKS = 4
@@ -45,18 +45,22 @@ def cache_home() -> Path:
     return Path(os.environ.get("HIGGS_LORA_HOME", Path.home() / ".cache" / "higgs-lora"))
 
 
-def tiny_config():  # -> HiggsAudioConfig
+def small_higgs_config(
+    hidden: int, intermediate: int, layers: int, heads: int, kv_heads: int, codebooks: int
+):  # -> HiggsAudioConfig
+    """A Higgs v2-shaped config (dual FFN on every layer, delay pattern, real vocabulary and token ids)
+    at a chosen size: the tiny test model and the benchmarks' proxy."""
     from boson_multimodal.model.higgs_audio import HiggsAudioConfig
     from transformers import LlamaConfig
 
     text = LlamaConfig(
         vocab_size=VOCAB_SIZE,
-        hidden_size=64,
-        intermediate_size=128,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=4096,
+        hidden_size=hidden,
+        intermediate_size=intermediate,
+        num_hidden_layers=layers,
+        num_attention_heads=heads,
+        num_key_value_heads=kv_heads,
+        max_position_embeddings=8192,
         bos_token_id=128000,
         eos_token_id=128009,
         pad_token_id=128001,
@@ -65,17 +69,23 @@ def tiny_config():  # -> HiggsAudioConfig
     return HiggsAudioConfig(
         text_config=text.to_dict(),
         audio_adapter_type="dual_ffn_fast_forward",
-        audio_dual_ffn_layers=[0, 1],
-        audio_ffn_hidden_size=64,
-        audio_ffn_intermediate_size=128,
+        audio_dual_ffn_layers=list(range(layers)),
+        audio_ffn_hidden_size=hidden,
+        audio_ffn_intermediate_size=intermediate,
         encode_whisper_embed=False,
         encode_audio_in_tokens=True,
         use_delay_pattern=True,
         skip_audio_tower=True,
-        audio_num_codebooks=NUM_CODEBOOKS,
+        audio_num_codebooks=codebooks,
         audio_codebook_size=1024,
         audio_stream_bos_id=1024,
         audio_stream_eos_id=1025,
+    )
+
+
+def tiny_config():  # -> HiggsAudioConfig
+    return small_higgs_config(
+        hidden=64, intermediate=128, layers=2, heads=4, kv_heads=2, codebooks=NUM_CODEBOOKS
     )
 
 
