@@ -76,7 +76,7 @@ Trained with [higgs-lora](https://pypi.org/project/higgs-lora/) from `recipe.tom
 | audio tokenizer | `{recipe.model.audio_tokenizer}` |
 | quantization during training | {recipe.model.quantization} |
 | LoRA | r={recipe.lora.r}, alpha={recipe.lora.alpha}, targets={recipe.lora.target_regex or recipe.lora.targets} |
-| training clips / eval clips | {metrics["train_examples"]} / {metrics["eval_examples"]} ({metrics["train_minutes"]:.1f} min of audio) |
+| training clips / eval clips | {metrics["train_examples"]} / {metrics["eval_examples"]} ({metrics["audio_minutes"]:.1f} min of audio in all) |
 | optimizer steps | {metrics["steps"]} |
 | loss first → final | {metrics["first_loss"]:.4f} → {metrics["final_loss"]:.4f} |
 | eval loss | {f"{eval_loss:.4f}" if eval_loss is not None else "n/a (no eval split)"} |

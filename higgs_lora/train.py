@@ -47,6 +47,9 @@ def train(
     """Train the adapter a recipe describes. `resume` continues from the last checkpoint; `force`
     replaces an existing adapter of the same name. Returns where it went, its metrics and the model."""
     recipe = _with_overrides(recipe, name, max_steps)
+    ref = recipe.samples.ref_audio
+    if recipe.samples.every_steps and ref and not (recipe.base_dir / ref).is_file():
+        raise HiggsLoraError(f"{recipe.source} [samples] ref_audio = {ref!r}: file not found.")
     out = recipe.adapter_dir
     ranks = Ranks()
     with ranks.main_first():  # only the main process changes the folder; the others read the result
@@ -70,10 +73,6 @@ def train(
 
     # 1. Data: encode what the cache lacks, build ChatML examples, hold some out for eval.
     listening = recipe.samples.every_steps > 0
-    if listening and recipe.samples.ref_audio and not (recipe.base_dir / recipe.samples.ref_audio).is_file():
-        raise HiggsLoraError(
-            f"{recipe.source} [samples] ref_audio = {recipe.samples.ref_audio!r}: file not found."
-        )
     audio_tokenizer = load_audio_tokenizer(recipe.model, runtime.device) if listening else None
     with ranks.main_first():  # the main process encodes; the others then find everything cached
         prepared = prepare(recipe, audio_tokenizer=audio_tokenizer, progress=progress and ranks.is_main)
@@ -150,9 +149,32 @@ def train(
     eval_loss = trainer.evaluate()["eval_loss"] if eval_examples else None
 
     # 5. Adapter + report.
+    metrics = _metrics(recipe, trainer, runtime, prepared, lengths, bucketed, seconds, eval_loss, resume_from)
+    metrics["train_examples"], metrics["eval_examples"] = len(train_examples), len(eval_examples)
+    if ranks.is_main:
+        save_adapter(model, recipe, metrics, out)
+        print(summary(metrics, out))
+    ranks.wait()
+    return TrainResult(out, metrics, model)
+
+
+def _metrics(
+    recipe: Recipe,
+    trainer: Any,
+    runtime: Any,
+    prepared: Any,
+    lengths: list[int],
+    bucketed: bool,
+    seconds: float,
+    eval_loss: float | None,
+    resume_from: Path | None,
+) -> dict[str, Any]:
+    """What metrics.json records about a finished run."""
     history = trainer.state.log_history
     train_losses = loss_history(history)
-    metrics = {
+    trainable, total = trainer.model.get_nb_trainable_parameters()
+    order = list(trainer._get_train_sampler())
+    return {
         "name": recipe.name,
         "base_model": recipe.model.base,
         "first_loss": train_losses[0][1],
@@ -162,13 +184,9 @@ def train(
         "resumed_from_step": _step_of(resume_from),
         "loss_history": train_losses,
         "eval_history": loss_history(history, "eval_loss"),
-        "train_examples": len(train_examples),
-        "eval_examples": len(eval_examples),
-        "train_minutes": sum(item.seconds for item in prepared.clips) / 60,
+        "audio_minutes": sum(item.seconds for item in prepared.clips) / 60,
         "train_seconds": round(seconds, 2),
-        "padding_fraction": round(
-            padding_fraction(lengths, list(trainer._get_train_sampler()), recipe.train.batch_size), 4
-        ),
+        "padding_fraction": round(padding_fraction(lengths, order, recipe.train.batch_size), 4),
         "bucketed": bucketed,
         "trainable_params": trainable,
         "total_params": total,
@@ -176,11 +194,6 @@ def train(
         "device": str(runtime.device),
         "compute_dtype": str(runtime.compute_dtype).removeprefix("torch."),
     }
-    if ranks.is_main:
-        save_adapter(model, recipe, metrics, out)
-        print(summary(metrics, out))
-    ranks.wait()
-    return TrainResult(out, metrics, model)
 
 
 def training_arguments(recipe: Recipe, runtime, out: Path, progress: bool = True):  # -> TrainingArguments
