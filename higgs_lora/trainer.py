@@ -102,6 +102,22 @@ class HiggsTrainer(Trainer):
         if folder.is_dir() and self.args.should_save:
             mark_complete(folder)
 
+    def _load_optimizer_and_scheduler(self, checkpoint: str | None) -> None:
+        # transformers 4.46 maps the optimizer state to `args.device` in multi-process runs, which under
+        # CPU (gloo) data parallelism is torch.device("cpu", 0): a location torch.load cannot restore to,
+        # so --resume failed there. Load to "cpu" in that one case; all others are the Trainer's.
+        if checkpoint is None or self.args.world_size == 1 or self.args.device.type != "cpu":
+            return super()._load_optimizer_and_scheduler(checkpoint)
+        from transformers.trainer import OPTIMIZER_NAME, SCHEDULER_NAME
+
+        folder = Path(checkpoint)
+        if (folder / OPTIMIZER_NAME).is_file() and (folder / SCHEDULER_NAME).is_file():
+            self.optimizer.load_state_dict(
+                torch.load(folder / OPTIMIZER_NAME, map_location="cpu", weights_only=True)
+            )
+            self.lr_scheduler.load_state_dict(torch.load(folder / SCHEDULER_NAME, weights_only=True))
+        return None
+
     def _load_rng_state(self, checkpoint: str) -> None:
         # transformers 4.46 `Trainer._load_rng_state` torch.load()s the rng_state.pth it wrote itself,
         # and torch >= 2.6 defaults to weights_only=True, which rejects the numpy RNG state inside

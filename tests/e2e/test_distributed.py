@@ -59,3 +59,36 @@ def test_two_processes_match_one_process_with_the_same_global_batch(
     weights_two = load_file(str(adapters / "two" / "adapter_model.safetensors"))
     for key in weights_one:
         torch.testing.assert_close(weights_two[key], weights_one[key], rtol=1e-4, atol=1e-6)
+
+
+def test_resume_works_the_same_with_two_processes(tmp_path: Path, codes_cache_dir: Path) -> None:
+    recipe = smoke_recipe(tmp_path, codes_cache_dir, train="max_steps = 2\nsave_steps = 2", name="ddp")
+    env = os.environ.copy()
+    first = subprocess.run(
+        [sys.executable, "-m", "higgs_lora", "train", str(recipe), "--processes", "2"],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    assert first.returncode == 0, first.stderr[-3000:]
+    resumed = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "higgs_lora",
+            "train",
+            str(recipe),
+            "--processes",
+            "2",
+            "--resume",
+            "--max-steps",
+            "4",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    metrics = json.loads((tmp_path / "adapters" / "ddp" / "metrics.json").read_text())
+    assert metrics["resumed_from_step"] == 2 and metrics["steps"] == 4
+    assert [step for step, _ in metrics["loss_history"]] == [1, 2, 3, 4]
