@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -100,3 +103,14 @@ def synthetic_batch(folder: Path, text_tokenizer, with_reference: bool = True, s
     samples = [encode_example(e, text_tokenizer, "Generate audio following instruction.") for e in examples]
     order = (["ref"] if with_reference else []) + ["target1", "target2"]
     return TrainingCollator(tiny_config())(samples), [codes[name] for name in order]
+
+
+def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """`python -m higgs_lora ARGS` in a subprocess, output captured (the command exactly as users run it)."""
+    return subprocess.run(
+        [sys.executable, "-m", "higgs_lora", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        env=os.environ.copy(),
+    )

@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
 from safetensors.torch import load_file
 
-from tests.helpers import smoke_recipe
+from tests.helpers import run_cli, smoke_recipe
 
 pytestmark = pytest.mark.slow
 
@@ -29,17 +26,9 @@ def test_two_processes_match_one_process_with_the_same_global_batch(
     for recipe in (single, double):
         recipe.write_text(recipe.read_text().replace("eval_fraction = 0.0", "eval_fraction = 0.17"))
 
-    env = os.environ.copy()
-    one = subprocess.run(
-        [sys.executable, "-m", "higgs_lora", "train", str(single)], capture_output=True, text=True, env=env
-    )
+    one = run_cli("train", str(single))
     assert one.returncode == 0, one.stderr[-3000:]
-    two = subprocess.run(
-        [sys.executable, "-m", "higgs_lora", "train", str(double), "--processes", "2"],
-        capture_output=True,
-        text=True,
-        env=env,
-    )
+    two = run_cli("train", str(double), "--processes", "2")
     assert two.returncode == 0, two.stderr[-3000:]
     assert "launching: -m accelerate.commands.launch" in two.stdout or "accelerate" in two.stdout
     assert two.stdout.count("Finished two: 4 steps") == 1, "only the main process reports and writes"
@@ -63,31 +52,9 @@ def test_two_processes_match_one_process_with_the_same_global_batch(
 
 def test_resume_works_the_same_with_two_processes(tmp_path: Path, codes_cache_dir: Path) -> None:
     recipe = smoke_recipe(tmp_path, codes_cache_dir, train="max_steps = 2\nsave_steps = 2", name="ddp")
-    env = os.environ.copy()
-    first = subprocess.run(
-        [sys.executable, "-m", "higgs_lora", "train", str(recipe), "--processes", "2"],
-        capture_output=True,
-        text=True,
-        env=env,
-    )
+    first = run_cli("train", str(recipe), "--processes", "2")
     assert first.returncode == 0, first.stderr[-3000:]
-    resumed = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "higgs_lora",
-            "train",
-            str(recipe),
-            "--processes",
-            "2",
-            "--resume",
-            "--max-steps",
-            "4",
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
-    )
+    resumed = run_cli("train", str(recipe), "--processes", "2", "--resume", "--max-steps", "4")
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     metrics = json.loads((tmp_path / "adapters" / "ddp" / "metrics.json").read_text())
     assert metrics["resumed_from_step"] == 2 and metrics["steps"] == 4
