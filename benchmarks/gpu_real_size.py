@@ -61,7 +61,7 @@ def main() -> int:
     from higgs_lora.data.samples import Example, SpeechDataset
     from higgs_lora.loss import higgs_loss
     from higgs_lora.model import apply_lora, enable_layer_checkpointing, load_base_model, load_text_tokenizer
-    from higgs_lora.model.lean import TextRowSelector
+    from higgs_lora.model.lean import DeferredTextHead
     from higgs_lora.plan import plan
     from higgs_lora.recipe import LoraConfig, ModelConfig
 
@@ -71,7 +71,7 @@ def main() -> int:
     model = load_base_model(config)
     enable_layer_checkpointing(model)
     model = apply_lora(model, LoraConfig(r=16, alpha=32, dropout=0.05))
-    selector = TextRowSelector(model)
+    text_head = DeferredTextHead(model)
     weights_bytes = torch.cuda.memory_allocated()
 
     cache = CodesCache(folder / "codes", "synthetic")
@@ -96,10 +96,10 @@ def main() -> int:
     for step in range(args.steps + 1):
         torch.cuda.synchronize()
         started = time.perf_counter()
-        with torch.autocast("cuda", dtype=torch.bfloat16), selector.selecting() as selected:
+        with torch.autocast("cuda", dtype=torch.bfloat16), text_head.deferring():
             out = model(**batch)
         loss = higgs_loss(
-            out.logits, out.expanded_labels, out.audio_logits, label_audio_ids, text_rows=selected.rows
+            out.logits, out.expanded_labels, out.audio_logits, label_audio_ids, text_head=text_head.head
         )
         loss.total.backward()
         optimizer.step()

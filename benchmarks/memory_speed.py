@@ -6,7 +6,7 @@ Both variants train the same LoRA (r=16, attention + audio FFN) on the same synt
 (5-20 s of random codes) and run in separate processes, alternating, so their peak memory is their
 own. Naive = what community trainers do: bf16 base without quantization, full-vocabulary text logits
 upcast to fp32 for the loss, no length bucketing, no activation checkpointing. higgs-lora = NF4 base,
-text logits only where labels can be, bucketed batches, checkpointed layers. Prints steps/s, peak
+text logits only where a text label exists, bucketed batches, checkpointed layers. Prints steps/s, peak
 memory above the import baseline, padding fraction and the ratios.
 """
 
@@ -38,7 +38,7 @@ def run_variant(variant: str, folder: Path, steps: int, batch: int) -> dict:
     from higgs_lora.data import SpeechDataset, TrainingCollator
     from higgs_lora.loss import higgs_loss
     from higgs_lora.model import apply_lora, enable_layer_checkpointing, load_base_model, load_text_tokenizer
-    from higgs_lora.model.lean import TextRowSelector
+    from higgs_lora.model.lean import DeferredTextHead
     from higgs_lora.recipe import LoraConfig, ModelConfig
     from higgs_lora.train import padding_fraction
 
@@ -55,7 +55,7 @@ def run_variant(variant: str, folder: Path, steps: int, batch: int) -> dict:
     if lean:
         enable_layer_checkpointing(model)
     model = apply_lora(model, LoraConfig(r=16, alpha=32, dropout=0.0))
-    selector = TextRowSelector(model) if lean else None
+    text_head = DeferredTextHead(model) if lean else None
     examples = synthetic_samples(folder / "codes", 4 * batch * steps, (5.0, 20.0), 8)
     dataset = SpeechDataset(examples, load_text_tokenizer(config), "Generate audio following instruction.")
     lengths = dataset.lengths(8)
@@ -78,10 +78,10 @@ def run_variant(variant: str, folder: Path, steps: int, batch: int) -> dict:
         started = time.perf_counter()
         label_audio_ids = inputs.pop("label_audio_ids")
         if lean:
-            with selector.selecting() as selected:
+            with text_head.deferring():
                 out = model(**inputs)
             loss = higgs_loss(
-                out.logits, out.expanded_labels, out.audio_logits, label_audio_ids, text_rows=selected.rows
+                out.logits, out.expanded_labels, out.audio_logits, label_audio_ids, text_head=text_head.head
             )
             total = loss.total
         else:  # community style: everything in fp32, every position

@@ -4,7 +4,7 @@ against a minimal hand-written PEFT loop doing the same maths on the same batche
     python benchmarks/overhead.py [--steps 8] [--rounds 3]
 
 Same model (mid-size proxy, NF4, checkpointed layers, LoRA r=16), same order of batches, same loss
-(text rows selected), AdamW; logging every step, no eval, no checkpoint in the timed window. Each
+(text head on labelled rows only), AdamW; logging every step, no eval, no checkpoint in the timed window. Each
 variant runs in its own process, alternating; the first step of each run is not timed.
 """
 
@@ -72,10 +72,10 @@ def run_loop(folder: Path, steps: int) -> float:
     from torch.utils.data import DataLoader, RandomSampler
 
     from higgs_lora.loss import higgs_loss
-    from higgs_lora.model.lean import TextRowSelector
+    from higgs_lora.model.lean import DeferredTextHead
 
     model, dataset, collator = build(folder, steps)
-    selector = TextRowSelector(model)
+    text_head = DeferredTextHead(model)
     # the same sample order the Trainer draws (its seeded sampler over the same dataset)
     order = list(RandomSampler(dataset, generator=torch.Generator().manual_seed(42)))
     loader = DataLoader(dataset, batch_size=1, sampler=order, collate_fn=collator)
@@ -84,10 +84,10 @@ def run_loop(folder: Path, steps: int) -> float:
     stamps = []
     for inputs in loader:
         label_audio_ids = inputs.pop("label_audio_ids")
-        with selector.selecting() as selected:
+        with text_head.deferring():
             out = model(**inputs)
         loss = higgs_loss(
-            out.logits, out.expanded_labels, out.audio_logits, label_audio_ids, text_rows=selected.rows
+            out.logits, out.expanded_labels, out.audio_logits, label_audio_ids, text_head=text_head.head
         )
         loss.total.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)

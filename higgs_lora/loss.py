@@ -10,6 +10,7 @@ are -100 and drop out.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -35,39 +36,31 @@ def higgs_loss(
     audio_logits: torch.Tensor,
     label_audio_ids: torch.Tensor,
     text_loss_weight: float = 1.0,
-    text_rows: torch.Tensor | None = None,
+    text_head: Callable[[torch.Tensor], torch.Tensor] | None = None,
 ) -> HiggsLoss:
     """`logits [B, L, V]`, `expanded_labels [B, L]`, `audio_logits [N, C, K]`, `label_audio_ids [C, N]`.
 
-    With `text_rows` (a [B, L] mask, see `model.lean`), `logits` holds only those rows: `[K, V]`.
+    With `text_head` (see `model.lean`), `logits` are the final hidden states `[B, L, H]` and the head
+    is applied here, to the labelled rows only.
     """
-    if text_rows is None:
-        text, text_targets = _shifted_text_ce(logits, expanded_labels)
-    else:
-        text, text_targets = _selected_text_ce(logits, expanded_labels, text_rows)
+    text, text_targets = _shifted_text_ce(logits, expanded_labels, text_head)
     audio, per_codebook, audio_targets = _shifted_audio_ce(audio_logits, label_audio_ids)
     return HiggsLoss(audio + text_loss_weight * text, text, audio, per_codebook, text_targets, audio_targets)
 
 
-def _shifted_text_ce(logits: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, int]:
+def _shifted_text_ce(
+    logits: torch.Tensor, labels: torch.Tensor, head: Callable[[torch.Tensor], torch.Tensor] | None
+) -> tuple[torch.Tensor, int]:
     targets = labels[:, 1:]
     keep = targets != IGNORE
-    # Select the few labelled positions before the upcast: TTS has a handful of text targets per
-    # sample, and a float32 copy of [B, L, 128256] logits would dwarf everything else.
-    chosen = logits[:, :-1][keep].float()
-    if chosen.shape[0] == 0:
-        return logits.sum() * 0.0, 0
-    return F.cross_entropy(chosen, targets[keep]), int(keep.sum())
-
-
-def _selected_text_ce(
-    logits: torch.Tensor, labels: torch.Tensor, rows: torch.Tensor
-) -> tuple[torch.Tensor, int]:
-    targets = labels[:, 1:][rows[:, :-1]]  # the label each selected row predicts, in row order
-    keep = targets != IGNORE
-    if not keep.any():
-        return logits.sum() * 0.0, 0
-    return F.cross_entropy(logits[keep].float(), targets[keep]), int(keep.sum())
+    # Select the few labelled positions before the head and the upcast: TTS has a handful of text
+    # targets per sample, and [B, L, 128256] logits (or a float32 copy) would dwarf everything else.
+    chosen = logits[:, :-1][keep]
+    if head is not None:
+        chosen = head(chosen)
+    if chosen.shape[0] == 0:  # still part of the graph, so every process's backward is the same
+        return chosen.sum() * 0.0, 0
+    return F.cross_entropy(chosen.float(), targets[keep]), int(keep.sum())
 
 
 def _shifted_audio_ce(

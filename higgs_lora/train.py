@@ -226,6 +226,10 @@ def training_arguments(recipe: Recipe, runtime, out: Path, progress: bool = True
         data_seed=cfg.seed,
         remove_unused_columns=False,  # our batches are not model-signature shaped
         label_names=[],
+        # Several processes: every LoRA weight takes part in every step, and the text head's is
+        # used by the loss after the model's forward (model/lean.py). DDP's unused-parameter search
+        # (the Trainer's default without its own checkpointing) would mark it ready early, then again.
+        ddp_find_unused_parameters=False,
         # CPU vs CUDA, the named differences: device, mixed precision, loader workers.
         use_cpu=not runtime.cuda,
         bf16=runtime.cuda and str(runtime.compute_dtype) == "torch.bfloat16",

@@ -17,7 +17,7 @@ from transformers import Trainer, TrainerCallback
 
 from .checkpoints import mark_complete
 from .loss import HiggsLoss, higgs_loss
-from .model.lean import TextRowSelector
+from .model.lean import DeferredTextHead
 
 
 class NonFiniteLossError(RuntimeError):
@@ -36,7 +36,7 @@ class HiggsTrainer(Trainer):
         super().__init__(*args, **kwargs)
         self.lengths = lengths
         self.text_loss_weight = text_loss_weight
-        self.text_rows = TextRowSelector(self.model)
+        self.text_head = DeferredTextHead(self.model)
         # PeftModel.forward takes **kwargs, which makes Trainer (4.46) believe the model computes a
         # token-normalised loss itself and pass it `num_items_in_batch`. Our loss is a per-micro-batch
         # mean that accelerate divides by the accumulation steps, as for any plain loss.
@@ -53,7 +53,7 @@ class HiggsTrainer(Trainer):
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         inputs = dict(inputs)
         label_audio_ids = inputs.pop("label_audio_ids")
-        with self.text_rows.selecting() as selected:  # text logits only where a text label can be
+        with self.text_head.deferring():  # text logits only where a text label exists
             outputs = model(**inputs)
         loss = higgs_loss(
             outputs.logits,
@@ -61,7 +61,7 @@ class HiggsTrainer(Trainer):
             outputs.audio_logits,
             label_audio_ids,
             self.text_loss_weight,
-            text_rows=selected.rows,
+            text_head=self.text_head.head,
         )
         if _any_rank(not torch.isfinite(loss.total)):  # collective, so every process stops together
             raise NonFiniteLossError(loss.total.item(), self.state.global_step + 1)

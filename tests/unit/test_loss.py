@@ -99,9 +99,9 @@ def test_no_text_targets_gives_zero_text_loss_not_nan() -> None:
     assert torch.isfinite(loss.total)
 
 
-def test_text_row_selection_gives_the_same_loss_and_gradients(tmp_path: Path, text_tokenizer) -> None:
+def test_deferred_text_head_gives_the_same_loss_and_gradients(tmp_path: Path, text_tokenizer) -> None:
     from higgs_lora.model import apply_lora, load_base_model
-    from higgs_lora.model.lean import TextRowSelector
+    from higgs_lora.model.lean import DeferredTextHead
     from higgs_lora.recipe import LoraConfig, ModelConfig
 
     batch, _ = synthetic_batch(tmp_path, text_tokenizer)
@@ -111,15 +111,15 @@ def test_text_row_selection_gives_the_same_loss_and_gradients(tmp_path: Path, te
         load_base_model(ModelConfig(base="tiny-random", quantization="none")),
         LoraConfig(r=4, dropout=0.0, targets=["attention", "heads"]),
     )
-    selector = TextRowSelector(model)
+    text_head = DeferredTextHead(model)
 
-    def run(select: bool) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
+    def run(defer: bool) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
         model.zero_grad()
-        if select:
-            with selector.selecting() as selected:
+        if defer:
+            with text_head.deferring():
                 out = model(**batch)
             loss = higgs_loss(
-                out.logits, out.expanded_labels, out.audio_logits, label_audio_ids, text_rows=selected.rows
+                out.logits, out.expanded_labels, out.audio_logits, label_audio_ids, text_head=text_head.head
             )
         else:
             out = model(**batch)
@@ -130,14 +130,14 @@ def test_text_row_selection_gives_the_same_loss_and_gradients(tmp_path: Path, te
 
     full_loss, full_shape, full_grads = run(False)
     lean_loss, lean_shape, lean_grads = run(True)
-    assert len(full_shape) == 3 and len(lean_shape) == 2
-    assert lean_shape[0] < full_shape[0] * full_shape[1]  # audio frames get no text logits
+    vocab, hidden = model.config.text_config.vocab_size, model.config.text_config.hidden_size
+    assert full_shape[-1] == vocab and lean_shape[-1] == hidden  # no text logits left the model
     torch.testing.assert_close(lean_loss, full_loss)
     for name in full_grads:
         torch.testing.assert_close(lean_grads[name], full_grads[name], rtol=1e-5, atol=1e-7)
 
 
-def test_the_trainer_computes_text_logits_only_for_selected_rows(tmp_path: Path, text_tokenizer) -> None:
+def test_the_trainer_applies_the_text_head_to_labelled_rows_only(tmp_path: Path, text_tokenizer) -> None:
     from transformers import TrainingArguments
 
     from higgs_lora.model import apply_lora, load_base_model
@@ -154,8 +154,12 @@ def test_the_trainer_computes_text_logits_only_for_selected_rows(tmp_path: Path,
         label_names=[],
     )
     trainer = HiggsTrainer(model=model, args=args, train_dataset=[0])
-    loss, outputs = trainer.compute_loss(model, batch, return_outputs=True)
-    assert outputs.logits.dim() == 2 and outputs.logits.shape[0] < outputs.expanded_labels.numel()
+    head, rows = trainer.text_head.head, []
+    trainer.text_head.head = lambda hidden: rows.append(hidden.shape[0]) or head(hidden)
+    loss = trainer.compute_loss(model, batch)
+    trainer.text_head.head = head
     full = model(**{k: v for k, v in batch.items() if k != "label_audio_ids"})
+    assert rows == [int((full.expanded_labels[:, 1:] != -100).sum())]
+    assert 0 < rows[0] < 0.1 * full.expanded_labels.numel()
     expected = higgs_loss(full.logits, full.expanded_labels, full.audio_logits, batch["label_audio_ids"])
     torch.testing.assert_close(loss, expected.total)
