@@ -25,6 +25,7 @@ CUDA_CONTEXT_BYTES = 600 * 2**20  # CUDA context + cuBLAS workspace, before any 
 FRAGMENTATION = 0.10  # caching-allocator slack on top of live tensors
 TEXT_TOKENS_FIXED = 48  # ChatML headers, system prompt and control tokens of one sample
 TEXT_TOKENS_PER_SECOND = 4  # transcript tokens per second of speech (Llama-3 BPE, English)
+TEXT_TARGETS_PER_SAMPLE = 4  # <|audio_out_bos|>, <|audio_eos|>, <|eot_id|> (+1 spare)
 # Offline fallbacks: the real checkpoint's architecture, used when the hub cannot be reached.
 KNOWN_CONFIGS = {
     "bosonai/higgs-audio-v2-generation-3B-base": Path(__file__).parent
@@ -43,8 +44,9 @@ class MemoryPlan:
     gradients: int
     optimizer: int
     activations: int
-    activations_without_checkpointing: int
+    recompute: int
     logits: int
+    checkpointed_step_peak: int
     overhead: int
     tokens: int
     gradient_checkpointing: bool
@@ -52,8 +54,14 @@ class MemoryPlan:
     suggestions: list[str] = field(default_factory=list)
 
     @property
+    def step_peak(self) -> int:
+        """Logits and a recomputed layer are never alive together: the loss is done before backward
+        reaches the first checkpointed layer."""
+        return self.activations + max(self.logits, self.recompute)
+
+    @property
     def total(self) -> int:
-        live = self.weights + self.lora + self.gradients + self.optimizer + self.activations + self.logits
+        live = self.weights + self.lora + self.gradients + self.optimizer + self.step_peak
         return int(live * (1 + FRAGMENTATION)) + self.overhead
 
     @property
@@ -68,9 +76,10 @@ class MemoryPlan:
             ("optimizer state", self.optimizer),
             (f"activations ({self.tokens} tokens, checkpointing {'on' if self.gradient_checkpointing else 'off'})",
              self.activations),
-            ("text + audio logits", self.logits),
+            ("logits + loss buffers" + (" (or one layer recomputed)" if self.recompute else ""),
+             max(self.logits, self.recompute)),
             ("CUDA context + allocator slack", self.total - self.weights - self.lora - self.gradients
-             - self.optimizer - self.activations - self.logits),
+             - self.optimizer - self.step_peak),
         ]  # fmt: skip
         width = max(len(name) for name, _ in rows)
         lines = [f"  {name:<{width}}  {value / GIB:6.2f} GiB" for name, value in rows]
@@ -100,36 +109,19 @@ def plan(recipe: Recipe, gpu_memory: str | int | None = None, ref_seconds: float
     )
     lora_params = _lora_params(model, recipe)
     optimizer_bytes_per_param = 8 if recipe.train.optimizer == "adamw" else 2  # two fp32 or two 8-bit moments
-    tokens, text_tokens = _longest_sample_tokens(recipe, config, ref_seconds)
-    batch_tokens = tokens * recipe.train.batch_size
-    hidden = config.text_config.hidden_size
-    intermediate = config.text_config.intermediate_size
-    layers = config.text_config.num_hidden_layers
-    act = _dtype_bytes(recipe)
-    # Saved for backward per token and layer without checkpointing: norms, q/k/v/o and attention
-    # output (~10 x hidden), the FFN's gate/up/activation/product/down input (~5 x intermediate)
-    # and the LoRA inputs (~2 x hidden).
-    per_layer = (12 * hidden + 5 * intermediate) * act
-    full = batch_tokens * per_layer * layers
-    # With checkpointing only each layer's input survives, plus one layer recomputed at a time.
-    checkpointed = batch_tokens * (hidden * act * layers + per_layer)
-    vocab = config.text_config.vocab_size
-    audio_width = config.audio_num_codebooks * (config.audio_codebook_size + 2)
-    # Text logits exist only for rows that can predict a text label (model/lean.py): about the text
-    # tokens, in the compute dtype, and their gradient. Audio logits are upcast to float32 by the model
-    # (and their gradient). The loss upcasts only the few labelled text rows.
-    text_rows = text_tokens * recipe.train.batch_size
-    logits = text_rows * 2 * vocab * act + batch_tokens * 2 * audio_width * 4
+    shape = sample_shape(recipe, config, ref_seconds)
+    parts = _activation_parts(recipe, config, model, shape)
     result = MemoryPlan(
         weights=weight_bytes,
         lora=lora_params * 4,
         gradients=lora_params * 4,
         optimizer=lora_params * optimizer_bytes_per_param,
-        activations=checkpointed if recipe.train.gradient_checkpointing else full,
-        activations_without_checkpointing=full,
-        logits=logits,
+        activations=parts.saved,
+        recompute=parts.recompute,
+        logits=parts.logits,
+        checkpointed_step_peak=parts.checkpointed_peak,
         overhead=CUDA_CONTEXT_BYTES,
-        tokens=batch_tokens,
+        tokens=shape.tokens * recipe.train.batch_size,
         gradient_checkpointing=recipe.train.gradient_checkpointing,
         budget=parse_bytes(gpu_memory) if gpu_memory is not None else None,
     )
@@ -246,8 +238,16 @@ def _lora_params(model: Any, recipe: Recipe) -> int:
     )
 
 
-def _longest_sample_tokens(recipe: Recipe, config: Any, ref_seconds: float | None) -> tuple[int, int]:
-    """(expanded sequence length, text tokens) of the longest allowed sample (target + reference)."""
+@dataclass(frozen=True)
+class SampleShape:
+    """One sample as the decoder sees it: positions after audio expansion, and audio-out frames."""
+
+    tokens: int
+    audio_frames: int
+
+
+def sample_shape(recipe: Recipe, config: Any, ref_seconds: float | None = None) -> SampleShape:
+    """The longest allowed sample of `recipe`: its target and, when cloning, its reference clip."""
     clips = [recipe.data.max_seconds]
     if recipe.data.reference != "none":
         clips.append(recipe.data.max_seconds if ref_seconds is None else ref_seconds)
@@ -255,7 +255,74 @@ def _longest_sample_tokens(recipe: Recipe, config: Any, ref_seconds: float | Non
     # Each clip: its frames + stream BOS/EOS + (codebooks - 1) of delay pattern, and its transcript.
     frames = sum(math.ceil(s * frames_per_second) + 2 + config.audio_num_codebooks - 1 for s in clips)
     text = TEXT_TOKENS_FIXED + sum(math.ceil(s * TEXT_TOKENS_PER_SECOND) for s in clips)
-    return math.ceil((frames + text) / 8) * 8, text  # the collator pads to multiples of 8
+    return SampleShape(tokens=math.ceil((frames + text) / 8) * 8, audio_frames=frames)  # collator pads to 8
+
+
+def step_bytes(recipe: Recipe, shape: SampleShape) -> int:
+    """What one training step allocates on top of weights and optimizer state, for `shape` samples."""
+    config = _config(recipe.model.base)
+    model = _meta_model(config)
+    parts = _activation_parts(recipe, config, model, shape)
+    return _lora_params(model, recipe) * 4 + parts.saved + max(parts.logits, parts.recompute)
+
+
+@dataclass(frozen=True)
+class _Activations:
+    saved: int  # kept from forward to backward: every layer's tensors, or only layer inputs
+    recompute: int  # one checkpointed layer re-run during backward (0 without checkpointing)
+    logits: int  # text and audio logits with the loss's buffers, alive around the loss only
+    checkpointed_peak: int  # the step's peak were checkpointing on
+
+
+def _activation_parts(recipe: Recipe, config: Any, model: Any, shape: SampleShape) -> _Activations:
+    batch = recipe.train.batch_size
+    tokens = shape.tokens * batch
+    hidden = config.text_config.hidden_size
+    intermediate = config.text_config.intermediate_size
+    layers = config.text_config.num_hidden_layers
+    act = _dtype_bytes(recipe)
+    # Saved for backward per token and layer (counted on the proxy with saved-tensor hooks): the
+    # residual input, norm output, q/k/v, attention output and o_proj input (~7 x hidden); gate, up,
+    # activation and product of the FFN (4 x intermediate). LoRA dropout adds to each adapted linear
+    # its dropped-out input and a one-byte mask.
+    per_token = (7 * hidden + 4 * intermediate) * act + _dropout_inputs(model, recipe) * (act + 1)
+    per_layer = per_token * tokens
+    mask = batch * shape.tokens**2 * act  # the [B, 1, L, L] attention mask every layer reads
+    layer_inputs = tokens * hidden * act * layers + mask
+    vocab = config.text_config.vocab_size
+    audio_width = config.audio_num_codebooks * (config.audio_codebook_size + 2)
+    # The text head runs only on the few labelled rows (model/lean.py). Audio logits are upcast to
+    # float32 by the model; around the loss's backward three float32 copies are alive at once (the
+    # saved log-softmax and the two gradients it turns into), for text rows and audio frames alike.
+    text = TEXT_TARGETS_PER_SAMPLE * batch * vocab * 4 * 3
+    audio = shape.audio_frames * batch * audio_width * 4 * 3
+    logits = text + audio
+    # Backward through a recomputed layer also holds the gradient flowing in and the one flowing
+    # out, and bitsandbytes dequantizes one 4-bit weight at a time for each matmul.
+    recompute = per_layer + 2 * tokens * hidden * act + _largest_quantized_weight(model, recipe) * act
+    checkpointed_peak = layer_inputs + max(logits, recompute)
+    if recipe.train.gradient_checkpointing:
+        return _Activations(layer_inputs, recompute, logits, checkpointed_peak)
+    return _Activations(per_layer * layers + mask, 0, logits, checkpointed_peak)
+
+
+def _largest_quantized_weight(model: Any, recipe: Recipe) -> int:
+    from torch import nn
+
+    if recipe.model.quantization == "none":
+        return 0
+    return max(m.weight.numel() for m in model.layers[0].modules() if isinstance(m, nn.Linear))
+
+
+def _dropout_inputs(model: Any, recipe: Recipe) -> int:
+    """Input features of one layer's LoRA-adapted linears, each of which dropout copies (0 without)."""
+    from .model.lora import matching_modules, target_regex
+
+    if recipe.lora.dropout == 0:
+        return 0
+    modules = dict(model.named_modules())
+    first_layer = [n for n in matching_modules(model, target_regex(recipe.lora)) if ".layers.0." in f".{n}"]
+    return sum(modules[n].in_features for n in first_layer)
 
 
 def _audio_frames_per_second(recipe: Recipe) -> float:
@@ -274,13 +341,13 @@ def _suggestions(result: MemoryPlan, recipe: Recipe) -> list[str]:
     over = result.total - result.budget
     tips = []
     if not recipe.train.gradient_checkpointing:
-        saved = (result.activations_without_checkpointing - result.activations) * (1 + FRAGMENTATION)
+        saved = (result.step_peak - result.checkpointed_step_peak) * (1 + FRAGMENTATION)
         tips.append(f"set [train] gradient_checkpointing = true (saves ~{saved / GIB:.1f} GiB)")
     if recipe.train.batch_size > 1:
         tips.append(
             f"lower [train] batch_size to 1 and raise grad_accumulation to {recipe.train.batch_size * recipe.train.grad_accumulation}"
         )
-    per_second = (result.activations + result.logits) / max(recipe.data.max_seconds, 1e-9)
+    per_second = result.step_peak / max(recipe.data.max_seconds, 1e-9)
     if per_second > 0:
         target = max(1.0, recipe.data.max_seconds - over / per_second * 1.2)
         tips.append(f"lower [data] max_seconds to about {target:.0f} (now {recipe.data.max_seconds:g})")

@@ -1,0 +1,150 @@
+"""`plan`'s activation and logits estimate against the live tensor memory of real training steps.
+
+    python benchmarks/plan_check.py [--model proxy|tiny]
+
+A GPU's peak is the weights plus what one step allocates on top of them, plus the CUDA context
+and allocator slack. The middle part (activations, logits, loss buffers, LoRA gradients) is
+device-independent, so it is measured here on CPU: PyTorch's profiler records every allocation
+and free of one training step (forward, our loss, backward, optimizer step), and the highest sum
+of live bytes is the step's peak. Cases vary the reference, batch size, checkpointing and LoRA
+dropout on the mid-size proxy (or the tiny model), in float32 compute. Each case is compared to
+`plan`'s estimate for the same sample shape.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+@dataclass
+class Case:
+    target_seconds: float
+    ref_seconds: float = 0.0
+    batch: int = 1
+    checkpointing: bool = True
+    dropout: float = 0.05
+
+    def __str__(self) -> str:
+        ref = f"+{self.ref_seconds:g}s ref" if self.ref_seconds else ""
+        return (f"{self.target_seconds:g}s{ref} b{self.batch} ckpt {'on' if self.checkpointing else 'off'} "
+                f"drop {self.dropout:g}")  # fmt: skip
+
+
+CASES = [
+    Case(10.0),
+    Case(20.0, 10.0),
+    Case(20.0, 10.0, checkpointing=False),
+    Case(20.0, 10.0, dropout=0.0),
+    Case(10.0, batch=2),
+    Case(10.0, batch=2, checkpointing=False),
+]
+
+
+def step_peak_bytes(step) -> int:  # step: Callable[[], None]
+    """Highest live tensor bytes allocated during `step` (memory already held before it is not counted)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU], profile_memory=True, acc_events=True) as prof:
+        step()
+    # Every allocation and free, with its size (frees negative), in time order.
+    events = [e for e in prof.profiler.kineto_results.events() if e.name() == "[memory]"]
+    live = peak = 0
+    for event in sorted(events, key=lambda e: e.start_ns()):
+        live += event.nbytes()
+        peak = max(peak, live)
+    return peak
+
+
+def measure(case: Case, base: str, folder: Path) -> tuple[int, int]:
+    """(measured step peak, plan's estimate of it) for one case."""
+    import torch
+
+    from benchmarks.proxy import synthetic_samples
+    from higgs_lora.data import SpeechDataset, TrainingCollator
+    from higgs_lora.data.samples import Example
+    from higgs_lora.loss import higgs_loss
+    from higgs_lora.model import apply_lora, enable_layer_checkpointing, load_base_model, load_text_tokenizer
+    from higgs_lora.model.lean import DeferredTextHead
+    from higgs_lora.plan import SampleShape, step_bytes
+    from higgs_lora.recipe import LoraConfig, ModelConfig, Recipe
+
+    model_config = ModelConfig(base=base, quantization="nf4", compute_dtype="float32")
+    lora = LoraConfig(r=16, alpha=32, dropout=case.dropout, targets=["attention", "audio_ffn"])
+    torch.manual_seed(0)
+    model = load_base_model(model_config)
+    if case.checkpointing:
+        enable_layer_checkpointing(model)
+    model = apply_lora(model, lora)
+    text_head = DeferredTextHead(model)
+    codebooks = model.config.audio_num_codebooks
+    examples = synthetic_samples(
+        folder / f"t{case.target_seconds}", case.batch, (case.target_seconds,) * 2, codebooks
+    )
+    if case.ref_seconds:
+        refs = synthetic_samples(
+            folder / f"r{case.ref_seconds}", case.batch, (case.ref_seconds,) * 2, codebooks, 1
+        )
+        examples = [Example(t.text, t.codes, r.text, r.codes) for t, r in zip(examples, refs, strict=True)]
+    dataset = SpeechDataset(
+        examples, load_text_tokenizer(model_config), "Generate audio following instruction."
+    )
+    batch = TrainingCollator(model.config)([dataset[i] for i in range(case.batch)])
+    label_audio_ids = batch.pop("label_audio_ids")
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4)
+    model.train()
+
+    def step() -> None:
+        with text_head.deferring():
+            out = model(**batch)
+        loss = higgs_loss(
+            out.logits, out.expanded_labels, out.audio_logits, label_audio_ids, text_head=text_head.head
+        )
+        del out
+        loss.total.backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+
+    step()  # creates the optimizer state, which the plan counts apart
+    measured = step_peak_bytes(step)
+    with torch.no_grad(), text_head.deferring():
+        expanded = model(**batch).expanded_labels.shape[1]
+    recipe = Recipe.model_validate({
+        "name": "plan-check",
+        "model": model_config.model_dump(),
+        "lora": lora.model_dump(),
+        "data": {"path": "unused", "max_seconds": case.target_seconds},
+        "train": {"batch_size": case.batch, "gradient_checkpointing": case.checkpointing},
+    })  # fmt: skip
+    shape = SampleShape(tokens=expanded, audio_frames=int(label_audio_ids.shape[1]) // case.batch)
+    return measured, step_bytes(recipe, shape)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--model", choices=["proxy", "tiny"], default="proxy")
+    args = parser.parse_args()
+    from benchmarks.proxy import proxy_checkpoint
+
+    with tempfile.TemporaryDirectory() as tmp:
+        base = "tiny-random" if args.model == "tiny" else str(proxy_checkpoint(Path(tmp) / "proxy"))
+        print(f"{args.model} model, NF4, LoRA r=16 attention + audio_ffn, float32 compute, CPU")
+        print(f"{'case':<34} {'measured MiB':>12} {'plan MiB':>9} {'plan/measured':>14}")
+        ratios = []
+        for case in CASES:
+            measured, predicted = measure(case, base, Path(tmp))
+            ratios.append(predicted / measured)
+            print(f"{case!s:<34} {measured / 2**20:12.1f} {predicted / 2**20:9.1f} {ratios[-1]:14.2f}")
+    print(f"\nplan/measured: {min(ratios):.2f} to {max(ratios):.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
