@@ -107,6 +107,8 @@ def summary(metrics: dict[str, Any], folder: Path) -> str:
             f"  trainable parameters {metrics['trainable_params']:,} of {metrics['total_params']:,}",
             f"  padding {metrics['padding_fraction']:.1%} of batch positions"
             + (" (length-bucketed)" if metrics["bucketed"] else ""),
+            f"  waiting for data {metrics['data_wait_fraction']:.1%} of training time "
+            f"({metrics['dataloader_workers']} loader workers)",
             f"  peak memory {metrics['peak_memory_bytes'] / 2**30:.2f} GiB ({metrics['device']})",
             f"  adapter → {folder}/ (adapter_model.safetensors, metrics.json, loss.png, README.md)",
         ]

@@ -187,6 +187,8 @@ def _metrics(
         "audio_minutes": sum(item.seconds for item in prepared.clips) / 60,
         "train_seconds": round(seconds, 2),
         "padding_fraction": round(padding_fraction(lengths, order, recipe.train.batch_size), 4),
+        "data_wait_fraction": round(trainer.data_wait_seconds / max(seconds, 1e-9), 4),
+        "dataloader_workers": trainer.args.dataloader_num_workers,
         "bucketed": bucketed,
         "trainable_params": trainable,
         "total_params": total,

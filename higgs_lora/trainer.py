@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import signal
 import threading
+import time
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -42,6 +43,7 @@ class HiggsTrainer(Trainer):
         # mean that accelerate divides by the accumulation steps, as for any plain loss.
         self.model_accepts_loss_kwargs = False
         self._parts: dict[str, list[float]] = defaultdict(list)
+        self.data_wait_seconds = 0.0  # time the training loop spent waiting for batches
         # transformers 4.46.3 builds its Accelerator without a gradient-accumulation plugin
         # (trainer.py `create_accelerator_and_postprocess`) and `training_step` divides only the
         # *reported* loss, so a loss that is a plain mean gets its gradients summed over micro-batches:
@@ -68,6 +70,15 @@ class HiggsTrainer(Trainer):
         if model.training:
             self._record(loss)
         return (loss.total, outputs) if return_outputs else loss.total
+
+    def get_batch_samples(self, epoch_iterator, num_batches):
+        # The loop fetches each optimizer step's micro-batches here; the time spent is time the
+        # accelerator waited on the data loader (reported as a share of training time).
+        started = time.perf_counter()
+        try:
+            return super().get_batch_samples(epoch_iterator, num_batches)
+        finally:
+            self.data_wait_seconds += time.perf_counter() - started
 
     def _get_train_sampler(self):
         # Trainer's own length grouping reads lengths from a `datasets.Dataset` column or by indexing

@@ -78,12 +78,19 @@ def synthetic_batch(folder: Path, text_tokenizer, with_reference: bool = True, s
 
     Returns (batch, frames) where frames lists the code tensors in audio-out order.
     """
+    from higgs_lora.data.collate import TrainingCollator
+    from higgs_lora.model.tiny import tiny_config
+
+    samples, frames = synthetic_samples(folder, text_tokenizer, with_reference, seed)
+    return TrainingCollator(tiny_config())(samples), frames
+
+
+def synthetic_samples(folder: Path, text_tokenizer, with_reference: bool = True, seed: int = 0):
+    """The two encoded samples behind `synthetic_batch`, and their code tensors in audio-out order."""
     import torch
 
     from higgs_lora.data.cache import CodesCache
-    from higgs_lora.data.collate import TrainingCollator
     from higgs_lora.data.samples import Example, encode_example
-    from higgs_lora.model.tiny import tiny_config
 
     generator = torch.Generator().manual_seed(seed)
     cache = CodesCache(folder, "synthetic")
@@ -102,7 +109,7 @@ def synthetic_batch(folder: Path, text_tokenizer, with_reference: bool = True, s
     ]
     samples = [encode_example(e, text_tokenizer, "Generate audio following instruction.") for e in examples]
     order = (["ref"] if with_reference else []) + ["target1", "target2"]
-    return TrainingCollator(tiny_config())(samples), [codes[name] for name in order]
+    return samples, [codes[name] for name in order]
 
 
 def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:

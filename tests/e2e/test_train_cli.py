@@ -36,6 +36,8 @@ def test_smoke_recipe_trains_an_adapter_and_the_loss_halves(smoke_run) -> None:
     assert metrics["final_loss"] <= metrics["first_loss"] / 2
     assert metrics["eval_loss"] is not None and metrics["eval_loss"] < metrics["first_loss"] / 2
     assert "Finished smoke: 40 steps" in result.stdout
+    assert metrics["data_wait_fraction"] < 0.1, "cached codes: loading never holds training up"
+    assert "waiting for data" in result.stdout
     assert "prepared 12 clips" in result.stdout
     assert (adapter / "loss.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert any((adapter / "logs").iterdir()), "TensorBoard event files"
