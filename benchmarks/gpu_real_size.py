@@ -93,6 +93,7 @@ def main() -> int:
     optimizer = bnb.optim.PagedAdamW8bit([p for p in model.parameters() if p.requires_grad], lr=1e-4)
     model.train()
     times = []
+    first_step_peak = resting = 0
     for step in range(args.steps + 1):
         torch.cuda.synchronize()
         started = time.perf_counter()
@@ -101,16 +102,21 @@ def main() -> int:
         loss = higgs_loss(
             out.logits, out.expanded_labels, out.audio_logits, label_audio_ids, text_head=text_head.head
         )
+        del out  # as in the Trainer: nothing keeps the model outputs through backward
         loss.total.backward()
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
         torch.cuda.synchronize()
         if step:
             times.append(time.perf_counter() - started)
+        else:  # the optimizer state now exists: later steps' peaks are the step's own allocations
+            first_step_peak, resting = torch.cuda.max_memory_allocated(), torch.cuda.memory_allocated()
+            torch.cuda.reset_peak_memory_stats()
     tokens = int(batch["attention_mask"].sum()) + int(label_audio_ids.shape[1])
     recipe = load_recipe(Path(__file__).resolve().parents[1] / "recipes" / "voice-clone-24gb.toml",
                          {"lora.r": 16, "data.max_seconds": args.target_seconds})  # fmt: skip
-    predicted = plan(recipe, ref_seconds=args.ref_seconds).total
+    predicted = plan(recipe, ref_seconds=args.ref_seconds)
+    peak = max(first_step_peak, torch.cuda.max_memory_allocated())
     print(f"GPU: {torch.cuda.get_device_name()}")
     print(
         "real-size Higgs v2 architecture (random weights), NF4 + double quant, LoRA r=16 attention+audio_ffn,"
@@ -119,9 +125,15 @@ def main() -> int:
         f"batch 1, {args.target_seconds:g} s target + {args.ref_seconds:g} s reference, checkpointing, paged AdamW 8-bit"
     )
     print(f"  weights + LoRA on GPU       {weights_bytes / 2**30:6.2f} GiB")
-    print(f"  measured peak (allocated)   {torch.cuda.max_memory_allocated() / 2**30:6.2f} GiB")
+    print(f"  plan: weights + LoRA        {(predicted.weights + predicted.lora) / 2**30:6.2f} GiB")
+    step = torch.cuda.max_memory_allocated() - resting
+    print(f"  one step allocates          {step / 2**30:6.2f} GiB")
+    print(f"  plan: step                  {(predicted.gradients + predicted.step_peak) / 2**30:6.2f} GiB")
+    print(f"  measured peak (allocated)   {peak / 2**30:6.2f} GiB")
     print(f"  measured peak (reserved)    {torch.cuda.max_memory_reserved() / 2**30:6.2f} GiB")
-    print(f"  plan's prediction           {predicted / 2**30:6.2f} GiB")
+    print(
+        f"  plan's prediction           {predicted.total / 2**30:6.2f} GiB (adds CUDA context and allocator slack)"
+    )
     print(
         f"  step time {sum(times) / len(times):.3f} s, {tokens * len(times) / sum(times):.0f} tokens/s, final loss {loss.total.item():.3f}"
     )

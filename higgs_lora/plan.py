@@ -76,7 +76,7 @@ class MemoryPlan:
             ("optimizer state", self.optimizer),
             (f"activations ({self.tokens} tokens, checkpointing {'on' if self.gradient_checkpointing else 'off'})",
              self.activations),
-            ("logits + loss buffers" + (" (or one layer recomputed)" if self.recompute else ""),
+            ("logits + loss" + (" (or one recomputed layer)" if self.recompute else ""),
              max(self.logits, self.recompute)),
             ("CUDA context + allocator slack", self.total - self.weights - self.lora - self.gradients
              - self.optimizer - self.step_peak),
