@@ -135,31 +135,3 @@ def test_deferred_text_head_gives_the_same_loss_and_gradients(tmp_path: Path, te
     torch.testing.assert_close(lean_loss, full_loss)
     for name in full_grads:
         torch.testing.assert_close(lean_grads[name], full_grads[name], rtol=1e-5, atol=1e-7)
-
-
-def test_the_trainer_applies_the_text_head_to_labelled_rows_only(tmp_path: Path, text_tokenizer) -> None:
-    from transformers import TrainingArguments
-
-    from higgs_lora.model import apply_lora, load_base_model
-    from higgs_lora.recipe import LoraConfig, ModelConfig
-    from higgs_lora.trainer import HiggsTrainer
-
-    batch, _ = synthetic_batch(tmp_path, text_tokenizer)
-    model = apply_lora(load_base_model(ModelConfig(base="tiny-random")), LoraConfig(r=4))
-    args = TrainingArguments(
-        output_dir=str(tmp_path / "out"),
-        use_cpu=True,
-        report_to=[],
-        remove_unused_columns=False,
-        label_names=[],
-    )
-    trainer = HiggsTrainer(model=model, args=args, train_dataset=[0])
-    head, rows = trainer.text_head.head, []
-    trainer.text_head.head = lambda hidden: rows.append(hidden.shape[0]) or head(hidden)
-    loss = trainer.compute_loss(model, batch)
-    trainer.text_head.head = head
-    full = model(**{k: v for k, v in batch.items() if k != "label_audio_ids"})
-    assert rows == [int((full.expanded_labels[:, 1:] != -100).sum())]
-    assert 0 < rows[0] < 0.1 * full.expanded_labels.numel()
-    expected = higgs_loss(full.logits, full.expanded_labels, full.audio_logits, batch["label_audio_ids"])
-    torch.testing.assert_close(loss, expected.total)

@@ -1,13 +1,51 @@
-"""The Trainer's own measurements: how long training waited for data."""
+"""HiggsTrainer: our loss with the text head on labelled rows only, and the time it waits for data."""
 
 from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
+import torch
 from torch.utils.data import Dataset
 
-from tests.helpers import synthetic_samples
+from higgs_lora.loss import higgs_loss
+from tests.helpers import synthetic_batch, synthetic_samples
+
+
+def tiny_trainer(tmp_path: Path, train_dataset: Any = (0,), **arguments: Any):  # -> (HiggsTrainer, model)
+    from transformers import TrainingArguments
+
+    from higgs_lora.data import TrainingCollator
+    from higgs_lora.model import apply_lora, load_base_model
+    from higgs_lora.recipe import LoraConfig, ModelConfig
+    from higgs_lora.trainer import HiggsTrainer
+
+    model = apply_lora(load_base_model(ModelConfig(base="tiny-random")), LoraConfig(r=4))
+    args = TrainingArguments(
+        output_dir=str(tmp_path / "out"),
+        use_cpu=True,
+        report_to=[],
+        remove_unused_columns=False,
+        label_names=[],
+        **arguments,
+    )
+    collator = TrainingCollator(model.config)
+    return HiggsTrainer(model=model, args=args, train_dataset=train_dataset, data_collator=collator), model
+
+
+def test_the_trainer_applies_the_text_head_to_labelled_rows_only(tmp_path: Path, text_tokenizer) -> None:
+    batch, _ = synthetic_batch(tmp_path, text_tokenizer)
+    trainer, model = tiny_trainer(tmp_path)
+    head, rows = trainer.text_head.head, []
+    trainer.text_head.head = lambda hidden: rows.append(hidden.shape[0]) or head(hidden)
+    loss = trainer.compute_loss(model, batch)
+    trainer.text_head.head = head
+    full = model(**{k: v for k, v in batch.items() if k != "label_audio_ids"})
+    assert rows == [int((full.expanded_labels[:, 1:] != -100).sum())]
+    assert 0 < rows[0] < 0.1 * full.expanded_labels.numel()
+    expected = higgs_loss(full.logits, full.expanded_labels, full.audio_logits, batch["label_audio_ids"])
+    torch.testing.assert_close(loss, expected.total)
 
 
 class SlowDataset(Dataset):
@@ -25,31 +63,14 @@ class SlowDataset(Dataset):
 
 
 def test_time_waiting_for_a_slow_data_loader_is_measured(tmp_path: Path, text_tokenizer) -> None:
-    from transformers import TrainingArguments
-
-    from higgs_lora.data import TrainingCollator
-    from higgs_lora.model import apply_lora, load_base_model
-    from higgs_lora.recipe import LoraConfig, ModelConfig
-    from higgs_lora.trainer import HiggsTrainer
-
     samples, _ = synthetic_samples(tmp_path, text_tokenizer)
-    model = apply_lora(load_base_model(ModelConfig(base="tiny-random")), LoraConfig(r=4))
-    args = TrainingArguments(
-        output_dir=str(tmp_path / "out"),
-        use_cpu=True,
-        report_to=[],
-        remove_unused_columns=False,
-        label_names=[],
+    trainer, _ = tiny_trainer(
+        tmp_path,
+        SlowDataset(samples, 0.2),
         max_steps=3,
         per_device_train_batch_size=1,
         save_strategy="no",
         disable_tqdm=True,
-    )
-    trainer = HiggsTrainer(
-        model=model,
-        args=args,
-        train_dataset=SlowDataset(samples, 0.2),
-        data_collator=TrainingCollator(model.config),
     )
     started = time.perf_counter()
     trainer.train()
