@@ -128,7 +128,7 @@ def main() -> int:
     print(f"  plan: weights + LoRA        {(predicted.weights + predicted.lora) / 2**30:6.2f} GiB")
     step = torch.cuda.max_memory_allocated() - resting
     print(f"  one step allocates          {step / 2**30:6.2f} GiB")
-    print(f"  plan: step                  {(predicted.gradients + predicted.step_peak) / 2**30:6.2f} GiB")
+    print(f"  plan: step                  {predicted.step / 2**30:6.2f} GiB")
     print(f"  measured peak (allocated)   {peak / 2**30:6.2f} GiB")
     print(f"  measured peak (reserved)    {torch.cuda.max_memory_reserved() / 2**30:6.2f} GiB")
     print(

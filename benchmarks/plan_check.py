@@ -73,7 +73,7 @@ def measure(case: Case, base: str, folder: Path) -> tuple[int, int]:
     from higgs_lora.loss import higgs_loss
     from higgs_lora.model import apply_lora, enable_layer_checkpointing, load_base_model, load_text_tokenizer
     from higgs_lora.model.lean import DeferredTextHead
-    from higgs_lora.plan import SampleShape, step_bytes
+    from higgs_lora.plan import SampleShape, plan
     from higgs_lora.recipe import LoraConfig, ModelConfig, Recipe
 
     model_config = ModelConfig(base=base, quantization="nf4", compute_dtype="float32")
@@ -124,7 +124,7 @@ def measure(case: Case, base: str, folder: Path) -> tuple[int, int]:
         "train": {"batch_size": case.batch, "gradient_checkpointing": case.checkpointing},
     })  # fmt: skip
     shape = SampleShape(tokens=expanded, audio_frames=int(label_audio_ids.shape[1]) // case.batch)
-    return measured, step_bytes(recipe, shape)
+    return measured, plan(recipe, shape=shape).step
 
 
 def main() -> int:

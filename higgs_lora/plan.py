@@ -60,8 +60,13 @@ class MemoryPlan:
         return self.activations + max(self.logits, self.recompute)
 
     @property
+    def step(self) -> int:
+        """What one training step allocates on top of the weights and the optimizer state."""
+        return self.gradients + self.step_peak
+
+    @property
     def total(self) -> int:
-        live = self.weights + self.lora + self.gradients + self.optimizer + self.step_peak
+        live = self.weights + self.lora + self.optimizer + self.step
         return int(live * (1 + FRAGMENTATION)) + self.overhead
 
     @property
@@ -91,10 +96,16 @@ class MemoryPlan:
         return "\n".join(lines)
 
 
-def plan(recipe: Recipe, gpu_memory: str | int | None = None, ref_seconds: float | None = None) -> MemoryPlan:
+def plan(
+    recipe: Recipe,
+    gpu_memory: str | int | None = None,
+    ref_seconds: float | None = None,
+    shape: SampleShape | None = None,
+) -> MemoryPlan:
     """Predict peak GPU memory of training `recipe` on a batch of its longest allowed samples.
 
-    `ref_seconds` is the reference clip length for voice-cloning recipes (default: max_seconds).
+    `ref_seconds` is the reference clip length for voice-cloning recipes (default: max_seconds);
+    `shape` replaces the longest allowed sample with a measured one (benchmarks/plan_check.py).
     """
     from .model.load import FULL_PRECISION_MODULES
 
@@ -109,7 +120,7 @@ def plan(recipe: Recipe, gpu_memory: str | int | None = None, ref_seconds: float
     )
     lora_params = _lora_params(model, recipe)
     optimizer_bytes_per_param = 8 if recipe.train.optimizer == "adamw" else 2  # two fp32 or two 8-bit moments
-    shape = sample_shape(recipe, config, ref_seconds)
+    shape = shape or sample_shape(recipe, config, ref_seconds)
     parts = _activation_parts(recipe, config, model, shape)
     result = MemoryPlan(
         weights=weight_bytes,
@@ -256,14 +267,6 @@ def sample_shape(recipe: Recipe, config: Any, ref_seconds: float | None = None) 
     frames = sum(math.ceil(s * frames_per_second) + 2 + config.audio_num_codebooks - 1 for s in clips)
     text = TEXT_TOKENS_FIXED + sum(math.ceil(s * TEXT_TOKENS_PER_SECOND) for s in clips)
     return SampleShape(tokens=math.ceil((frames + text) / 8) * 8, audio_frames=frames)  # collator pads to 8
-
-
-def step_bytes(recipe: Recipe, shape: SampleShape) -> int:
-    """What one training step allocates on top of weights and optimizer state, for `shape` samples."""
-    config = _config(recipe.model.base)
-    model = _meta_model(config)
-    parts = _activation_parts(recipe, config, model, shape)
-    return _lora_params(model, recipe) * 4 + parts.saved + max(parts.logits, parts.recompute)
 
 
 @dataclass(frozen=True)
