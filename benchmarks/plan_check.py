@@ -48,7 +48,7 @@ CASES = [
 ]
 
 
-def step_peak_bytes(step) -> int:  # step: Callable[[], None]
+def step_peak_bytes(step) -> int:  # step: Callable[[], object]
     """Highest live tensor bytes allocated during `step` (memory already held before it is not counted)."""
     from torch.profiler import ProfilerActivity, profile
 
@@ -101,21 +101,22 @@ def measure(case: Case, base: str, folder: Path) -> tuple[int, int]:
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4)
     model.train()
 
-    def step() -> None:
+    def step() -> int:
+        """One training step; returns the expanded sequence length."""
         with text_head.deferring():
             out = model(**batch)
         loss = higgs_loss(
             out.logits, out.expanded_labels, out.audio_logits, label_audio_ids, text_head=text_head.head
         )
+        expanded = out.expanded_labels.shape[1]
         del out
         loss.total.backward()
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
+        return expanded
 
-    step()  # creates the optimizer state, which the plan counts apart
+    expanded = step()  # also creates the optimizer state, which the plan counts apart
     measured = step_peak_bytes(step)
-    with torch.no_grad(), text_head.deferring():
-        expanded = model(**batch).expanded_labels.shape[1]
     recipe = Recipe.model_validate({
         "name": "plan-check",
         "model": model_config.model_dump(),
