@@ -51,6 +51,11 @@ class HiggsTrainer(Trainer):
         # accumulation steps makes `accelerator.backward` divide, giving the mean gradient (the same
         # as one batch of batch_size * GA, and as the same global batch over several processes).
         self.accelerator.gradient_accumulation_steps = self.args.gradient_accumulation_steps
+        # One mixed-precision setup on every device: accelerate autocasts the model's forward and
+        # converts its outputs to fp32, and `compute_loss` runs without autocast. That is what the
+        # Trainer does on CUDA; on CPU (transformers 4.46 `__init__`, "cpu_amp") it would also
+        # autocast the loss, which hid a dtype bug of the deferred text head from every CPU test.
+        self.use_cpu_amp = False
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         inputs = dict(inputs)

@@ -27,9 +27,21 @@ class DeferredTextHead:
     def __init__(self, model: nn.Module) -> None:
         base = model.get_base_model() if hasattr(model, "get_base_model") else model
         module = base.audio_decoder_proj.text_lm_head
-        self.head: Callable[[torch.Tensor], torch.Tensor] = module.forward
+        self._module = module
+        self._original_forward: Callable[..., torch.Tensor] = module.forward
+        self.head: Callable[[torch.Tensor], torch.Tensor] = self._apply_head
         self._active = False
         module.forward = self._forward
+
+    def _apply_head(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        """The head as the model's forward would have run it, on the rows the loss picked.
+
+        Under mixed precision (on CUDA) accelerate converts the model's outputs to fp32 after its
+        autocast forward, and nothing autocasts the loss, so the hidden states reach here in fp32
+        while the head's weight is bf16/fp16. Inside the forward they were in the weight's dtype
+        (RMSNorm returns its input dtype), so casting back is exact and gives the same matmul.
+        """
+        return self._original_forward(hidden_states.to(self._module.weight.dtype))
 
     @contextlib.contextmanager
     def deferring(self) -> Iterator[DeferredTextHead]:
@@ -41,4 +53,4 @@ class DeferredTextHead:
             self._active = False
 
     def _forward(self, hidden_states: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
-        return hidden_states if self._active else self.head(hidden_states, *args, **kwargs)
+        return hidden_states if self._active else self._original_forward(hidden_states, *args, **kwargs)

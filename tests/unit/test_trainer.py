@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import math
 import time
 from pathlib import Path
 from typing import Any
 
+import pytest
 import torch
 from torch.utils.data import Dataset
 
@@ -13,7 +15,13 @@ from higgs_lora.loss import higgs_loss
 from tests.helpers import synthetic_batch, synthetic_samples
 
 
-def tiny_trainer(tmp_path: Path, train_dataset: Any = (0,), **arguments: Any):  # -> (HiggsTrainer, model)
+def tiny_trainer(
+    tmp_path: Path,
+    train_dataset: Any = (0,),
+    compute_dtype: str = "auto",
+    targets: tuple[str, ...] = ("attention", "audio_ffn"),
+    **arguments: Any,
+):  # -> (HiggsTrainer, model)
     from transformers import TrainingArguments
 
     from higgs_lora.data import TrainingCollator
@@ -21,7 +29,8 @@ def tiny_trainer(tmp_path: Path, train_dataset: Any = (0,), **arguments: Any):  
     from higgs_lora.recipe import LoraConfig, ModelConfig
     from higgs_lora.trainer import HiggsTrainer
 
-    model = apply_lora(load_base_model(ModelConfig(base="tiny-random")), LoraConfig(r=4))
+    base = load_base_model(ModelConfig(base="tiny-random", compute_dtype=compute_dtype))
+    model = apply_lora(base, LoraConfig(r=4, targets=list(targets)))
     args = TrainingArguments(
         output_dir=str(tmp_path / "out"),
         use_cpu=True,
@@ -76,3 +85,31 @@ def test_time_waiting_for_a_slow_data_loader_is_measured(tmp_path: Path, text_to
     trainer.train()
     elapsed = time.perf_counter() - started
     assert 3 * 0.2 <= trainer.data_wait_seconds < elapsed
+
+
+@pytest.mark.parametrize("precision", ["bf16", "fp16"])
+def test_training_steps_in_cuda_mixed_precision_rehearsed_on_cpu(
+    tmp_path: Path, text_tokenizer, precision: str
+) -> None:
+    """On CUDA the Trainer lets accelerate autocast the model's forward and convert its outputs to fp32,
+    and nothing autocasts `compute_loss` (HIGGS_NOTES §14). The same here: a 4-bit base in half
+    precision, LoRA on the heads too, and the text head applied in the loss to fp32 hidden states."""
+    samples, _ = synthetic_samples(tmp_path, text_tokenizer)
+    dtype = {"bf16": "bfloat16", "fp16": "float16"}[precision]
+    trainer, _ = tiny_trainer(
+        tmp_path,
+        samples,
+        compute_dtype=dtype,
+        targets=("attention", "audio_ffn", "heads"),
+        max_steps=3,
+        per_device_train_batch_size=2,
+        logging_steps=1,
+        save_strategy="no",
+        disable_tqdm=True,
+        **{precision: True},
+    )
+    assert trainer.use_cpu_amp is False, "compute_loss is not autocast on CUDA, so not here either"
+    assert trainer.accelerator.mixed_precision == precision
+    trainer.train()
+    losses = [entry["loss"] for entry in trainer.state.log_history if "loss" in entry]
+    assert len(losses) == 3 and all(math.isfinite(loss) for loss in losses)
