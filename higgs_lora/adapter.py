@@ -66,10 +66,31 @@ def adapter_base(adapter_dir: str | Path) -> str:
 
 def recipe_value(adapter_dir: str | Path, table: str, key: str, default: Any) -> Any:
     """A value from the recipe saved beside the adapter, or `default` when absent."""
+    return recipe_table(adapter_dir, table).get(key, default)
+
+
+def recipe_table(adapter_dir: str | Path, table: str) -> dict[str, Any]:
+    """One table of the recipe saved beside the adapter ({} when there is none)."""
     file = Path(adapter_dir) / "recipe.toml"
     if not file.is_file():
-        return default
-    return tomllib.loads(file.read_text(encoding="utf-8")).get(table, {}).get(key, default)
+        return {}
+    return dict(tomllib.loads(file.read_text(encoding="utf-8")).get(table, {}))
+
+
+# What identifies the weights an adapter was trained on; loading settings are the caller's.
+_SOURCE_KEYS = ("base", "revision", "audio_tokenizer", "audio_tokenizer_revision", "semantic_teacher")
+
+
+def trained_model_config(adapter_dir: str | Path, base: str | None = None, **loading: Any) -> ModelConfig:
+    """The `[model]` an adapter was trained with (base, revisions, audio tokenizer), from its recipe.toml,
+    so that merging and speaking load exactly those weights. `base` replaces the base (and drops its
+    recorded revision); `loading` sets quantization / compute_dtype."""
+    recorded = {k: v for k, v in recipe_table(adapter_dir, "model").items() if k in _SOURCE_KEYS}
+    recorded.setdefault("base", adapter_base(adapter_dir))
+    if base is not None and base != recorded["base"]:
+        recorded["base"] = base
+        recorded.pop("revision", None)
+    return ModelConfig(**recorded, **loading)
 
 
 def read_adapter(adapter_dir: str | Path) -> AdapterInfo:
@@ -113,7 +134,7 @@ def _weight_shapes(folder: Path) -> dict[str, tuple[int, ...]]:
     return {key: tuple(value.shape) for key, value in torch.load(pickled, map_location="cpu").items()}
 
 
-def check_fits(adapter_dir: str | Path, base: str, trust_pickle: bool = False) -> None:
+def check_fits(adapter_dir: str | Path, base: ModelConfig, trust_pickle: bool = False) -> None:
     """Refuse, naming what differs, an adapter whose modules, shapes or rank the base does not have.
 
     Works from the base's config on the meta device: no weights are loaded.
@@ -121,21 +142,13 @@ def check_fits(adapter_dir: str | Path, base: str, trust_pickle: bool = False) -
     from accelerate import init_empty_weights
     from boson_multimodal.model.higgs_audio import HiggsAudioConfig, HiggsAudioModel
     from torch import nn
-    from transformers import PretrainedConfig
 
+    from .model.hub import check_model_layout
     from .model.load import resolve_base
 
     folder = Path(adapter_dir)
     config = adapter_config(folder, trust_pickle)
-    try:
-        base_config, _ = PretrainedConfig.get_config_dict(resolve_base(base))
-    except OSError as err:
-        raise ModelError(f"base {base!r}: cannot read its config.json ({err}).") from None
-    if base_config.get("model_type") != "higgs_audio":
-        raise ModelError(
-            f"base {base!r} is a {base_config.get('model_type')!r} model; adapter {folder} was trained on a "
-            "Higgs Audio model (model_type 'higgs_audio'). Pass the Higgs base it was trained on with --base."
-        )
+    base_config = check_model_layout(resolve_base(base.base), base.revision, what="base")
     with init_empty_weights():
         model = HiggsAudioModel(HiggsAudioConfig(**base_config))
     modules = dict(model.named_modules())
@@ -148,7 +161,7 @@ def check_fits(adapter_dir: str | Path, base: str, trust_pickle: bool = False) -
         name, part = match["module"], match["part"]
         module = modules.get(name)
         if not isinstance(module, nn.Linear):
-            problems.append(f"targets {name}, which base {base!r} does not have as a Linear layer")
+            problems.append(f"targets {name}, which base {base.base!r} does not have as a Linear layer")
             continue
         expected = (shape[0], module.in_features) if part == "A" else (module.out_features, shape[1])
         if shape != expected:
@@ -163,7 +176,7 @@ def check_fits(adapter_dir: str | Path, base: str, trust_pickle: bool = False) -
         unique = list(dict.fromkeys(problems))
         shown = "\n  ".join(unique[:6])
         more = f"\n  ... and {len(unique) - 6} more" if len(unique) > 6 else ""
-        raise ModelError(f"adapter {folder} does not fit base {base!r}:\n  {shown}{more}")
+        raise ModelError(f"adapter {folder} does not fit base {base.base!r}:\n  {shown}{more}")
 
 
 def load_adapter(
@@ -186,8 +199,8 @@ def load_adapter(
     from .model.load import load_base_model
 
     adapter_config(adapter_dir, trust_pickle)
-    base = base or adapter_base(adapter_dir)
-    check_fits(adapter_dir, base, trust_pickle)
     compute = str(dtype).removeprefix("torch.") if dtype is not None else "auto"
-    model = load_base_model(ModelConfig(base=base, quantization=quantization, compute_dtype=compute))
+    config = trained_model_config(adapter_dir, base, quantization=quantization, compute_dtype=compute)
+    check_fits(adapter_dir, config, trust_pickle)
+    model = load_base_model(config)
     return PeftModel.from_pretrained(model, str(adapter_dir), is_trainable=is_trainable)

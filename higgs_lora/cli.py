@@ -143,11 +143,19 @@ def _plan(args: argparse.Namespace) -> None:
         result = plan(recipe, args.gpu_memory, args.ref_seconds)
     except ValueError as err:
         raise HiggsLoraError(f"--gpu-memory: {err}") from None
+    from .model.hub import describe_downloads, planned_downloads
+    from .plan_inference import plan_verbs
+
     print(
         f"{recipe.name}: {recipe.model.base}, {recipe.model.quantization}, r={recipe.lora.r}, "
         f"batch {recipe.train.batch_size}, clips up to {recipe.data.max_seconds:g} s"
     )
+    print("train (GPU):")
     print(result.report())
+    for verb in plan_verbs(recipe, result.budget):
+        print(verb.report())
+
+    print(describe_downloads(planned_downloads(recipe.model, result.checkpoint_bytes)))
 
 
 def _add_plan(parser: argparse.ArgumentParser) -> None:

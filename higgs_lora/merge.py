@@ -33,7 +33,10 @@ class MergeMismatchError(HiggsLoraError):
 class MergeResult:
     out: Path
     base: str
+    base_revision: str | None
     audio_tokenizer: str
+    audio_tokenizer_revision: str | None
+    system_prompt: str
     dtype: str
     max_abs_diff: float
     tolerance: float
@@ -53,23 +56,22 @@ def merge(
     import torch
     from peft import PeftModel
 
-    from .adapter import adapter_base, adapter_config, check_fits, recipe_value
+    from .adapter import adapter_config, check_fits, recipe_value, trained_model_config
     from .model.load import load_base_model, load_text_tokenizer
-    from .recipe import ModelConfig
     from .report import peak_memory_bytes
-    from .speak import DEFAULT_AUDIO_TOKENIZER
+    from .speak import DEFAULT_SYSTEM_PROMPT
 
     if dtype not in DTYPES:
         raise HiggsLoraError(f"--dtype {dtype!r}: choose one of {', '.join(DTYPES)}.")
     adapter_dir = Path(adapter_dir)
     adapter_config(adapter_dir, trust_pickle)
-    base = base or adapter_base(adapter_dir)
+    # Full precision in the output dtype, at the revisions the adapter was trained on.
+    model_config = trained_model_config(adapter_dir, base, quantization="none", compute_dtype=DTYPES[dtype])
     out = Path(out) if out is not None else adapter_dir / "merged"
     if out.exists() and any(out.iterdir()) and not force:
         raise OutputExistsError(f"{out} already exists. Pass --force to replace it, or choose another --out.")
-    check_fits(adapter_dir, base, trust_pickle)
+    check_fits(adapter_dir, model_config, trust_pickle)
 
-    model_config = ModelConfig(base=base, quantization="none", compute_dtype=DTYPES[dtype])
     model = load_base_model(model_config)  # full precision in the output dtype, shim class
     text_tokenizer = load_text_tokenizer(model_config)
     adapted_model = PeftModel.from_pretrained(model, str(adapter_dir))
@@ -88,12 +90,22 @@ def merge(
             f"{dtype}); nothing was written. Try --dtype fp32."
         )
 
-    audio_tokenizer = recipe_value(adapter_dir, "model", "audio_tokenizer", DEFAULT_AUDIO_TOKENIZER)
-    result = MergeResult(out, base, audio_tokenizer, dtype, max_abs_diff, tolerance, 0)
+    result = MergeResult(
+        out,
+        model_config.base,
+        model_config.revision,
+        model_config.audio_tokenizer,
+        model_config.audio_tokenizer_revision,
+        recipe_value(adapter_dir, "data", "system_prompt", DEFAULT_SYSTEM_PROMPT),
+        dtype,
+        max_abs_diff,
+        tolerance,
+        0,
+    )
     _save(merged_model, text_tokenizer, out, result, adapter_dir, force)
     result.peak_memory_bytes = peak_memory_bytes(model.device)
     print(
-        f"merged {adapter_dir} into {base} → {out} (peak memory {result.peak_memory_bytes / 2**30:.2f} GiB)"
+        f"merged {adapter_dir} into {model_config.base} → {out} (peak memory {result.peak_memory_bytes / 2**30:.2f} GiB)"
     )
     return result
 
@@ -101,10 +113,10 @@ def merge(
 def probe_batch(config: Any, text_tokenizer: Any, device: Any) -> dict[str, Any]:
     """A fixed batch through the training pipeline (reference + target audio, seeded random codes)."""
     import torch
-    from boson_multimodal.dataset.chatml_dataset import ChatMLDatasetSample, prepare_chatml_sample
+    from boson_multimodal.dataset.chatml_dataset import ChatMLDatasetSample
 
     from .data.collate import TrainingCollator
-    from .data.samples import chatml_sample
+    from .data.samples import chatml_sample, tokenize_chatml
 
     generator = torch.Generator().manual_seed(0)
     codes = torch.randint(
@@ -113,7 +125,7 @@ def probe_batch(config: Any, text_tokenizer: Any, device: Any) -> dict[str, Any]
     sample = chatml_sample(
         "A probe sentence for the merge check.", "Generate audio following instruction.", "Ref."
     )
-    tokens, labels, _, _ = prepare_chatml_sample(sample, text_tokenizer)
+    tokens, labels, _, _ = tokenize_chatml(sample, text_tokenizer)
     dataset_sample = ChatMLDatasetSample(
         input_ids=torch.tensor(tokens),
         label_ids=torch.tensor(labels),
@@ -169,17 +181,24 @@ def _save(
 
 
 def _card(result: MergeResult, adapter_dir: Path) -> str:
+    tokenizer = f'"{result.audio_tokenizer}"'
+    if result.audio_tokenizer_revision:  # boson's loader fetches `main`: hand it the pinned snapshot
+        tokenizer = f'snapshot_download({tokenizer}, revision="{result.audio_tokenizer_revision}")'
     return f"""# Merged Higgs Audio v2 checkpoint
 
-Base `{result.base}` with the LoRA adapter `{adapter_dir.name}` folded into its weights ({result.dtype}),
-by higgs-lora. Loads like the original:
+Base `{result.base}` (revision `{result.base_revision or "local"}`) with the LoRA adapter
+`{adapter_dir.name}` folded into its weights ({result.dtype}), by higgs-lora. Loads like the original:
 
 ```python
 from boson_multimodal.model.higgs_audio import HiggsAudioModel
+from boson_multimodal.serve.serve_engine import HiggsAudioServeEngine
+from huggingface_hub import snapshot_download
+
 model = HiggsAudioModel.from_pretrained("{result.out}")
-# or: HiggsAudioServeEngine("{result.out}", "{result.audio_tokenizer}")
+engine = HiggsAudioServeEngine("{result.out}", {tokenizer})
 ```
 
-Audio tokenizer: `{result.audio_tokenizer}` (not copied; load it by that name).
+Audio tokenizer: `{result.audio_tokenizer}` at revision `{result.audio_tokenizer_revision or "local"}` (not
+copied; its `main` is in a layout boson-multimodal cannot read, so load exactly that revision).
 Merge check on a probe batch: max |merged - adapted| = {result.max_abs_diff:.3g} (tolerance {result.tolerance:.3g}).
 """

@@ -52,6 +52,9 @@ class MemoryPlan:
     gradient_checkpointing: bool
     budget: int | None = None
     suggestions: list[str] = field(default_factory=list)
+    checkpoint_bytes: int = 0  # the base checkpoint's size on disk (bf16 safetensors), for downloads
+    listening_resident: int = 0  # [samples]: KV caches and audio tokenizer, kept between samplings
+    listening_transient: int = 0  # [samples]: the prompt's forward, between training steps
 
     @property
     def step_peak(self) -> int:
@@ -66,7 +69,10 @@ class MemoryPlan:
 
     @property
     def total(self) -> int:
-        live = self.weights + self.lora + self.optimizer + self.step
+        # Listening ([samples]) runs between steps: its prompt forward never overlaps a step's
+        # activations, but its caches and audio tokenizer stay resident through training.
+        busiest = max(self.step, self.listening_transient)
+        live = self.weights + self.lora + self.optimizer + self.listening_resident + busiest
         return int(live * (1 + FRAGMENTATION)) + self.overhead
 
     @property
@@ -83,9 +89,12 @@ class MemoryPlan:
              self.activations),
             ("logits + loss" + (" (or one recomputed layer)" if self.recompute else ""),
              max(self.logits, self.recompute)),
-            ("CUDA context + allocator slack", self.total - self.weights - self.lora - self.gradients
-             - self.optimizer - self.step_peak),
         ]  # fmt: skip
+        if self.listening_resident:
+            rows.append(("listening ([samples]: KV caches, audio tokenizer)", self.listening_resident))
+            extra = max(self.step, self.listening_transient) - self.step
+            rows.append(("listening: prompt forward beyond a step's peak", extra))
+        rows.append(("CUDA context + allocator slack", self.total - sum(size for _, size in rows)))
         width = max(len(name) for name, _ in rows)
         lines = [f"  {name:<{width}}  {value / GIB:6.2f} GiB" for name, value in rows]
         lines.append(f"  {'predicted peak':<{width}}  {self.total / GIB:6.2f} GiB")
@@ -109,7 +118,7 @@ def plan(
     """
     from .model.load import FULL_PRECISION_MODULES
 
-    config = _config(recipe.model.base)
+    config = _config(recipe.model)
     model = _meta_model(config)
     weight_bytes = predicted_weight_bytes(
         model,
@@ -136,7 +145,14 @@ def plan(
         gradient_checkpointing=recipe.train.gradient_checkpointing,
         budget=parse_bytes(gpu_memory) if gpu_memory is not None else None,
     )
+    if recipe.samples.every_steps:
+        from .plan_inference import generation_parts
+
+        parts = dict(generation_parts(recipe.model, config, _dtype_bytes(recipe)))
+        result.listening_transient = parts.pop(next(k for k in parts if k.startswith("prompt forward")))
+        result.listening_resident = sum(parts.values())
     result.suggestions = _suggestions(result, recipe)
+    result.checkpoint_bytes = sum(p.numel() for p in model.parameters()) * 2  # stored in bf16
     return result
 
 
@@ -208,25 +224,22 @@ def _nf4_bytes(numel: int, double_quant: bool) -> int:
     return packed + blocks + math.ceil(blocks / NESTED_BLOCK) * 4 + 4 + 256 * 4 + code
 
 
-def _config(base: str) -> Any:
+def _config(model: Any) -> Any:
+    """The base's HiggsAudioConfig (a recipe's `[model]`), refused if boson-multimodal cannot read it."""
     from boson_multimodal.model.higgs_audio import HiggsAudioConfig
-    from transformers import PretrainedConfig
 
-    from .errors import ModelError
+    from .model.hub import check_model_layout
     from .model.load import resolve_base
+    from .recipe import PINNED_REVISIONS
 
-    # A known checkpoint's architecture is fixed: use a cached copy of its config, else the bundled
-    # one, rather than wait on the network. Anything else is read where it lives.
-    known = KNOWN_CONFIGS.get(base)
-    try:
-        config_dict, _ = PretrainedConfig.get_config_dict(
-            resolve_base(base), local_files_only=known is not None
-        )
-    except OSError as err:
-        if known is None:
-            raise ModelError(f"[model] base = {base!r}: cannot read its config.json ({err}).") from None
+    # The pinned snapshot's architecture is fixed and ships with the kit: `plan` works offline. Any
+    # other revision or checkpoint is read where it lives, and its layout checked.
+    known = KNOWN_CONFIGS.get(model.base)
+    if known is not None and model.revision == PINNED_REVISIONS.get(model.base):
         config_dict = json.loads(known.read_text(encoding="utf-8"))
         config_dict.pop("_comment", None)
+    else:
+        config_dict = check_model_layout(resolve_base(model.base), model.revision)
     return HiggsAudioConfig(**config_dict)
 
 
@@ -329,9 +342,10 @@ def _dropout_inputs(model: Any, recipe: Recipe) -> int:
 
 
 def _audio_frames_per_second(recipe: Recipe) -> float:
-    from .recipe import TINY
+    """From the audio tokenizer itself (its sample rate over its hop), not from its name."""
+    from .plan_inference import audio_tokenizer_facts
 
-    return 50.0 if recipe.model.audio_tokenizer == TINY else 25.0  # tiny: 16 kHz / 320; real: 24 kHz / 960
+    return audio_tokenizer_facts(recipe.model)[0]
 
 
 def _dtype_bytes(recipe: Recipe) -> int:

@@ -18,6 +18,14 @@ from .errors import RecipeError
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"
 TINY = "tiny-random"
+BASE_ID = "bosonai/higgs-audio-v2-generation-3B-base"
+AUDIO_TOKENIZER_ID = "bosonai/higgs-audio-v2-tokenizer"
+# The last snapshots of the official repos in the layout boson-multimodal reads. On 2026-04-04 their
+# `main` moved to the transformers-native layout (HIGGS_NOTES §12), which it cannot load.
+PINNED_REVISIONS = {
+    BASE_ID: "10840182ca4ad5d9d9113b60b9bb3c1ef1ba3f84",  # 2025-07-28
+    AUDIO_TOKENIZER_ID: "9d4988fbd4ad07b4cac3a5fa462741a41810dbec",  # 2025-07-22, with model.pth
+}
 
 
 class _Table(BaseModel):
@@ -27,16 +35,40 @@ class _Table(BaseModel):
 class ModelConfig(_Table):
     """`[model]`: what to fine-tune and how to hold it in memory."""
 
-    base: str = "bosonai/higgs-audio-v2-generation-3B-base"
+    base: str = BASE_ID
     """Hub id or local folder of the Higgs Audio v2 checkpoint; "tiny-random" builds a small random one."""
-    audio_tokenizer: str = "bosonai/higgs-audio-v2-tokenizer"
+    revision: str | None = None
+    """Hub revision (commit, branch or tag) of `base`. Default: the pinned boson-layout snapshot for the
+    official id, `main` for any other hub id; ignored for a local folder."""
+    audio_tokenizer: str = AUDIO_TOKENIZER_ID
     """Hub id or local folder of the audio tokenizer; "tiny-random" builds one matching the tiny model."""
+    audio_tokenizer_revision: str | None = None
+    """Hub revision of `audio_tokenizer`; the same defaults as `revision`."""
+    semantic_teacher: str | None = None
+    """Local folder (or hub id) of the HuBERT the audio tokenizer builds itself around. Default: what
+    boson-multimodal fetches, `bosonai/hubert_base` from the hub's main with trust_remote_code."""
     quantization: Literal["nf4", "fp4", "none"] = "nf4"
     """4-bit storage of the frozen base (QLoRA); "none" keeps it in compute_dtype (plain LoRA)."""
     double_quant: bool = True
     """Also quantize the 4-bit scales (saves ~0.4 bit per weight)."""
     compute_dtype: Literal["auto", "bfloat16", "float16", "float32"] = "auto"
     """"auto": bfloat16 on a CUDA GPU that supports it, else float32."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _pin_official_revisions(cls, data: Any) -> Any:
+        """The official ids default to their pinned snapshot, so the revision is always recorded."""
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        for name_key, revision_key, default in (
+            ("base", "revision", BASE_ID),
+            ("audio_tokenizer", "audio_tokenizer_revision", AUDIO_TOKENIZER_ID),
+        ):
+            name = data.get(name_key, default)
+            if data.get(revision_key) is None and name in PINNED_REVISIONS:
+                data[revision_key] = PINNED_REVISIONS[name]
+        return data
 
 
 class LoraConfig(_Table):
@@ -110,6 +142,8 @@ class TrainConfig(_Table):
     """Recompute decoder layers in backward: much less activation memory, ~30% more time."""
     bucket_by_length: bool = True
     """Batch clips of similar length together (less padding when batch_size > 1)."""
+    loader_workers: Literal["auto"] | int = Field("auto", union_mode="left_to_right")
+    """Data-loader worker processes; auto: 2 on CUDA, 0 on CPU."""
     text_loss_weight: float = Field(1.0, ge=0)
     """Weight of the text CE (control tokens) next to the audio CE."""
     seed: int = 42
@@ -118,6 +152,13 @@ class TrainConfig(_Table):
     log_steps: int = Field(10, ge=1)
     save_total_limit: int = Field(2, ge=1)
     """Checkpoints kept in adapters/<name>/checkpoints (older ones are deleted)."""
+
+    @field_validator("loader_workers")
+    @classmethod
+    def _workers_in_range(cls, value: str | int) -> str | int:
+        if value != "auto" and not 0 <= int(value) <= 32:
+            raise ValueError('must be "auto" or a number of processes from 0 to 32')
+        return value
 
 
 class SamplesConfig(_Table):

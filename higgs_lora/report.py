@@ -72,8 +72,8 @@ Trained with [higgs-lora](https://pypi.org/project/higgs-lora/) from `recipe.tom
 
 | | |
 |---|---|
-| base model | `{recipe.model.base}` |
-| audio tokenizer | `{recipe.model.audio_tokenizer}` |
+| base model | `{recipe.model.base}` at revision `{recipe.model.revision or "local"}` |
+| audio tokenizer | `{recipe.model.audio_tokenizer}` at revision `{recipe.model.audio_tokenizer_revision or "local"}` |
 | quantization during training | {recipe.model.quantization} |
 | LoRA | r={recipe.lora.r}, alpha={recipe.lora.alpha}, targets={recipe.lora.target_regex or recipe.lora.targets} |
 | training clips / eval clips | {metrics["train_examples"]} / {metrics["eval_examples"]} ({metrics["audio_minutes"]:.1f} min of audio in all) |

@@ -99,6 +99,7 @@ class Speaker:
         import torch
         from boson_multimodal.model.higgs_audio.utils import revert_delay_pattern
 
+        check_text(text)
         if (ref_audio is None) != (ref_text is None):
             raise HiggsLoraError("a reference needs both the audio (--ref) and its transcript (--ref-text)")
         inputs = self._inputs(text, ref_audio, ref_text)
@@ -138,13 +139,13 @@ class Speaker:
 
     def _inputs(self, text: str, ref_audio: str | Path | None, ref_text: str | None) -> dict[str, Any]:
         import torch
-        from boson_multimodal.dataset.chatml_dataset import ChatMLDatasetSample, prepare_chatml_sample
+        from boson_multimodal.dataset.chatml_dataset import ChatMLDatasetSample
 
         from .data.audio import AudioProblem, load_audio
-        from .data.samples import chatml_sample
+        from .data.samples import chatml_sample, tokenize_chatml
 
         sample = chatml_sample(text, self.system_prompt, ref_text, with_target=False)
-        tokens, _, _, _ = prepare_chatml_sample(sample, self.text_tokenizer)
+        tokens, _, _, _ = tokenize_chatml(sample, self.text_tokenizer)
         tokens += self.text_tokenizer.encode(
             "<|start_header_id|>assistant<|end_header_id|>\n\n<|audio_out_bos|>", add_special_tokens=False
         )
@@ -182,20 +183,36 @@ def speak(
     temperature: float = 0.7,
     max_seconds: float = 30.0,
     audio_tokenizer: str | None = None,
+    quantization: str = "auto",
+    compute_dtype: str = "auto",
+    system_prompt: str | None = None,
     force: bool = False,
     trust_pickle: bool = False,
 ) -> Speech:
-    """Speak `text` with an adapter (`adapters/NAME`) or a merged model folder; write `out` if given."""
+    """Speak `text` with an adapter (`adapters/NAME`) or a merged model folder; write `out` if given.
+
+    `quantization`: "none" merges the adapter into full-precision weights in memory; "nf4" keeps the
+    4-bit base the adapter was trained against, with the adapter applied unmerged (fits a 12 GB card);
+    "auto" takes "none" when its predicted peak fits the GPU's free memory (always on CPU), else "nf4".
+    The system prompt defaults to the one the adapter was trained with.
+    """
+    check_text(text)
     if (adapter is None) == (model is None):
         raise HiggsLoraError("give exactly one of --adapter adapters/NAME or --model DIR")
     if out is not None and Path(out).exists() and not force:
         raise OutputExistsError(f"{out} exists. Pass --force to replace it, or choose another --out.")
-    loaded, tokenizer_source, tokenizer_name = _load_for_speech(adapter, model, trust_pickle)
+    loaded = load_for_speech(adapter, model, quantization, compute_dtype, trust_pickle)
+    if audio_tokenizer is not None:
+        loaded.config = loaded.config.model_copy(update={"audio_tokenizer": audio_tokenizer})
+    from .model.load import load_audio_tokenizer, load_text_tokenizer
+
     speaker = Speaker(
-        loaded,
-        _text_tokenizer(tokenizer_source),
-        _audio_tokenizer(audio_tokenizer or tokenizer_name, loaded.device),
-        capture_cuda_graphs=True,
+        loaded.model,
+        load_text_tokenizer(loaded.config),
+        load_audio_tokenizer(loaded.config, loaded.model.device),
+        system_prompt=system_prompt or loaded.system_prompt,
+        # bitsandbytes' 4-bit kernels are not captured into CUDA graphs: graphs only for full precision.
+        capture_cuda_graphs=loaded.config.quantization == "none",
     )
     speech = speaker(text, ref_audio, ref_text, seed=seed, temperature=temperature, max_seconds=max_seconds)
     if out is not None:
@@ -203,47 +220,83 @@ def speak(
     return speech
 
 
-def _load_for_speech(
-    adapter: str | Path | None, model: str | Path | None, trust_pickle: bool = False
-) -> tuple[Any, str, str]:
-    """(plain model with any adapter merged in, text tokenizer source, audio tokenizer name)."""
-    import torch
-
-    from .adapter import adapter_base, load_adapter, recipe_value
-    from .model.load import resolve_base
-
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
-    if adapter is not None:
-        peft_model = load_adapter(adapter, dtype=dtype, trust_pickle=trust_pickle)
-        merged = peft_model.merge_and_unload()  # in memory: generation needs no PEFT wrapper
-        base = adapter_base(adapter)
-        return (
-            merged,
-            resolve_base(base),
-            recipe_value(adapter, "model", "audio_tokenizer", DEFAULT_AUDIO_TOKENIZER),
-        )
-    from boson_multimodal.model.higgs_audio import HiggsAudioModel
-
-    folder = Path(model)  # type: ignore[arg-type]
-    if not (folder / "config.json").is_file():
-        raise HiggsLoraError(f"--model {folder}: no config.json there; give a merged model folder.")
-    loaded = HiggsAudioModel.from_pretrained(str(folder), torch_dtype=dtype).to(device).eval()
-    merge_info = folder / "higgs_lora_merge.json"
-    name = DEFAULT_AUDIO_TOKENIZER
-    if merge_info.is_file():
-        name = json.loads(merge_info.read_text(encoding="utf-8")).get("audio_tokenizer", name)
-    return loaded, str(folder), name
+def check_text(text: str) -> None:
+    if not text or not text.strip():
+        raise HiggsLoraError('--text is empty: give the words to speak, e.g. --text "Hello there."')
 
 
-def _text_tokenizer(source: str) -> Any:
-    from transformers import AutoTokenizer
+@dataclass
+class SpeechModel:
+    """A model ready to generate, with what it was loaded as and the prompt it was trained with."""
 
-    return AutoTokenizer.from_pretrained(source)
+    model: Any
+    config: Any  # ModelConfig: base, revisions, audio tokenizer, quantization, compute dtype
+    system_prompt: str
 
 
-def _audio_tokenizer(name: str, device: Any) -> Any:
-    from .model.load import load_audio_tokenizer
+def load_for_speech(
+    adapter: str | Path | None,
+    model: str | Path | None,
+    quantization: str = "auto",
+    compute_dtype: str = "auto",
+    trust_pickle: bool = False,
+) -> SpeechModel:
+    """An adapter (merged in memory, or applied unmerged on the 4-bit base) or a merged model folder."""
+    from .adapter import load_adapter, recipe_value, trained_model_config
+    from .model.load import load_base_model, pick_runtime
     from .recipe import ModelConfig
 
-    return load_audio_tokenizer(ModelConfig(audio_tokenizer=name), device)
+    if quantization not in ("auto", "nf4", "none"):
+        raise HiggsLoraError(f"--quantization {quantization!r}: choose auto, nf4 or none.")
+    if adapter is not None:
+        config = trained_model_config(adapter, compute_dtype=compute_dtype)
+        prompt = recipe_value(adapter, "data", "system_prompt", DEFAULT_SYSTEM_PROMPT)
+    else:
+        folder = Path(model)  # type: ignore[arg-type]
+        if not (folder / "config.json").is_file():
+            raise HiggsLoraError(f"--model {folder}: no config.json there; give a merged model folder.")
+        record = _merge_record(folder)
+        config = ModelConfig(
+            base=str(folder),
+            audio_tokenizer=record.get("audio_tokenizer", DEFAULT_AUDIO_TOKENIZER),
+            audio_tokenizer_revision=record.get("audio_tokenizer_revision"),
+            compute_dtype=compute_dtype,
+        )
+        prompt = record.get("system_prompt", DEFAULT_SYSTEM_PROMPT)
+    runtime = pick_runtime(config)
+    if quantization == "auto":
+        quantization = choose_speech_quantization(config, runtime)
+    config = config.model_copy(update={"quantization": quantization})
+    if adapter is None:
+        return SpeechModel(load_base_model(config, runtime).eval(), config, prompt)
+    peft_model = load_adapter(
+        adapter, quantization=quantization, dtype=runtime.compute_dtype, trust_pickle=trust_pickle
+    )
+    if quantization == "none":  # full precision: fold the adapter in, generation needs no PEFT wrapper
+        return SpeechModel(peft_model.merge_and_unload().eval(), config, prompt)
+    # 4-bit: the adapter stays applied, unmerged, on the weights it was trained against.
+    return SpeechModel(peft_model.get_base_model().eval(), config, prompt)
+
+
+def choose_speech_quantization(config: Any, runtime: Any) -> str:
+    """ "none" where full-precision generation fits (always on CPU), else "nf4" (from `plan`'s estimate)."""
+    if not runtime.cuda:
+        return "none"
+    import torch
+
+    from .plan_inference import speech_plan
+
+    free, _ = torch.cuda.mem_get_info(runtime.device)
+    needed = speech_plan(config, "none").total
+    if needed <= free:
+        return "none"
+    print(
+        f"speak: full-precision generation needs ~{needed / 2**30:.1f} GiB, the GPU has "
+        f"{free / 2**30:.1f} GiB free: using the 4-bit base with the adapter unmerged (--quantization nf4)."
+    )
+    return "nf4"
+
+
+def _merge_record(folder: Path) -> dict[str, Any]:
+    file = folder / "higgs_lora_merge.json"
+    return json.loads(file.read_text(encoding="utf-8")) if file.is_file() else {}

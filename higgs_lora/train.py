@@ -52,6 +52,11 @@ def train(
         raise HiggsLoraError(f"{recipe.source} [samples] ref_audio = {ref!r}: file not found.")
     out = recipe.adapter_dir
     ranks = Ranks()
+    from .model.hub import check_layouts, describe_downloads, planned_downloads
+
+    check_layouts(recipe.model)  # a checkpoint boson-multimodal cannot read is refused here
+    if ranks.is_main:
+        print(describe_downloads(planned_downloads(recipe.model)), flush=True)
     with ranks.main_first():  # only the main process changes the folder; the others read the result
         resume_from = _claim_output(out, resume=resume, force=force, mutate=ranks.is_main)
 
@@ -177,6 +182,9 @@ def _metrics(
     return {
         "name": recipe.name,
         "base_model": recipe.model.base,
+        "base_revision": recipe.model.revision,
+        "audio_tokenizer": recipe.model.audio_tokenizer,
+        "audio_tokenizer_revision": recipe.model.audio_tokenizer_revision,
         "first_loss": train_losses[0][1],
         "final_loss": train_losses[-1][1],
         "eval_loss": eval_loss,
@@ -232,14 +240,24 @@ def training_arguments(recipe: Recipe, runtime, out: Path, progress: bool = True
         # used by the loss after the model's forward (model/lean.py). DDP's unused-parameter search
         # (the Trainer's default without its own checkpointing) would mark it ready early, then again.
         ddp_find_unused_parameters=False,
-        # CPU vs CUDA, the named differences: device, mixed precision, loader workers.
+        # Mixed precision follows the compute dtype on every device (bf16 on CUDA by default; on CPU
+        # when the recipe asks for it, which rehearses the CUDA setup: see HiggsTrainer.use_cpu_amp).
+        bf16=runtime.mixed_precision == "bf16",
+        fp16=runtime.mixed_precision == "fp16",
+        # CPU vs CUDA, the named differences: the device, loader workers by default, pinned memory.
         use_cpu=not runtime.cuda,
-        bf16=runtime.cuda and str(runtime.compute_dtype) == "torch.bfloat16",
-        fp16=runtime.cuda and str(runtime.compute_dtype) == "torch.float16",
-        dataloader_num_workers=2 if runtime.cuda else 0,
-        dataloader_pin_memory=runtime.cuda,
+        dataloader_num_workers=loader_workers(cfg.loader_workers, runtime.cuda),
+        dataloader_pin_memory=runtime.cuda,  # page-locked host memory for copies to a GPU only
         disable_tqdm=not progress,
     )
+
+
+def loader_workers(choice: int | str, cuda: bool) -> int:
+    """Data-loader worker processes: 2 on CUDA (batches are built while the GPU computes), 0 on CPU
+    (the same cores would be taken from the step); a number in the recipe wins on both."""
+    if choice == "auto":
+        return 2 if cuda else 0
+    return int(choice)
 
 
 def optimizer_name(choice: str, cuda: bool) -> str:
@@ -261,6 +279,8 @@ def save_adapter(model: Any, recipe: Recipe, metrics: dict[str, Any], out: Path)
     # The adapter names the base as the recipe does ("tiny-random" or a hub id), not as the local
     # folder it was loaded from, so that it travels to other machines.
     model.peft_config["default"].base_model_name_or_path = recipe.model.base
+    # PEFT's own record of the base revision (AutoPeftModel loads the base at it); None for local folders.
+    model.peft_config["default"].revision = recipe.model.revision
     with tempfile.TemporaryDirectory(prefix=".staging-", dir=out) as staging:
         # save_embedding_layers=False: we never target embeddings, and PEFT's "auto" would otherwise
         # look the base id up on the hub (a network round trip, or retries when offline).

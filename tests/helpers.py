@@ -112,12 +112,15 @@ def synthetic_samples(folder: Path, text_tokenizer, with_reference: bool = True,
     return samples, [codes[name] for name in order]
 
 
-def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    """`python -m higgs_lora ARGS` in a subprocess, output captured (the command exactly as users run it)."""
+def run_cli(
+    *args: str, cwd: Path | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """`python -m higgs_lora ARGS` in a subprocess, output captured (the command exactly as users run it);
+    `env` adds to (or replaces) the test process's environment."""
     return subprocess.run(
         [sys.executable, "-m", "higgs_lora", *args],
         cwd=cwd,
         capture_output=True,
         text=True,
-        env=os.environ.copy(),
+        env={**os.environ, **(env or {})},
     )

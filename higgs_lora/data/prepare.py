@@ -63,13 +63,15 @@ class PreparedData:
 
 def prepare(recipe: Recipe, audio_tokenizer: Any = None, progress: bool = True) -> PreparedData:
     """Encode what the cache lacks; `audio_tokenizer` is loaded from the recipe when not given."""
+    from ..model.hub import check_layouts
     from ..model.load import audio_tokenizer_fingerprint, load_audio_tokenizer
 
+    check_layouts(recipe.model)  # codes from a tokenizer the model cannot read would be wasted work
     data = recipe.data
     root = recipe.data_path
     clips, skipped = read_clips(root, data.format)
     cache_root = Path(recipe.base_dir / data.cache_dir) if data.cache_dir else _dataset_folder(root) / ".higgs-lora-cache"
-    cache = CodesCache(cache_root, audio_tokenizer_fingerprint(recipe.model.audio_tokenizer))
+    cache = CodesCache(cache_root, audio_tokenizer_fingerprint(recipe.model))
     cache.remove_stale_temporaries()  # left by a run killed mid-write; never mistaken for entries
     tokenizer = audio_tokenizer
     encoded = 0

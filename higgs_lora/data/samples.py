@@ -48,12 +48,26 @@ def chatml_sample(
     return ChatMLSample(messages=messages, start_index=len(messages) - 1)
 
 
+def tokenize_chatml(sample: ChatMLSample, text_tokenizer) -> tuple[list[int], list[int], list, object]:
+    """boson's `prepare_chatml_sample`, with its failures raised instead of returned.
+
+    It catches every exception itself, prints it and returns four Nones (chatml_dataset.py ~L250),
+    which would surface later as a confusing TypeError: every caller goes through here instead.
+    """
+    input_tokens, label_tokens, audio_contents, speaker = prepare_chatml_sample(sample, text_tokenizer)
+    if input_tokens is None:
+        text = next((m.content for m in reversed(sample.messages) if isinstance(m.content, str)), "")
+        raise DataError(
+            f"could not tokenize the conversation for {text!r} with this text tokenizer (boson-multimodal's "
+            "prepare_chatml_sample printed why, above). Check the text and the tokenizer of [model] base."
+        )
+    return input_tokens, label_tokens, audio_contents, speaker
+
+
 def encode_example(example: Example, text_tokenizer, system_prompt: str) -> ChatMLDatasetSample:
     """Tokenize the conversation and attach the cached codes in the order the placeholders appear."""
     sample = chatml_sample(example.text, system_prompt, example.ref_text)
-    input_tokens, label_tokens, audio_contents, _ = prepare_chatml_sample(sample, text_tokenizer)
-    if input_tokens is None:  # prepare_chatml_sample prints and swallows its own errors
-        raise DataError(f"could not tokenize the sample for {example.text!r} (see the message above)")
+    input_tokens, label_tokens, audio_contents, _ = tokenize_chatml(sample, text_tokenizer)
     by_name = {"reference": example.ref_codes, "target": example.codes}
     codes = [load_codes(by_name[content.audio_url]) for content in audio_contents]
     lengths = torch.tensor([c.shape[1] for c in codes], dtype=torch.long)
@@ -125,7 +139,7 @@ class SpeechDataset(Dataset):
 
     def _length(self, example: Example, num_codebooks: int) -> int:
         sample = chatml_sample(example.text, self.system_prompt, example.ref_text)
-        tokens, _, audio_contents, _ = prepare_chatml_sample(sample, self.text_tokenizer)
+        tokens, _, audio_contents, _ = tokenize_chatml(sample, self.text_tokenizer)
         paths = {"reference": example.ref_codes, "target": example.codes}
         # each placeholder token becomes its frames + stream BOS/EOS + the delay pattern's tail
         frames = sum(codes_frames(paths[c.audio_url]) + 2 + num_codebooks - 1 - 1 for c in audio_contents)

@@ -6,10 +6,12 @@ optimizer. Quantized loads go through transformers + bitsandbytes exactly as on 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,6 +22,7 @@ from ..errors import ModelError
 from ..recipe import TINY, ModelConfig
 from . import tiny
 from .compat import allow_bnb_on_cpu, keep_4bit_weights_as_loaded
+from .hub import SEMANTIC_TEACHER_ID, audio_tokenizer_folder
 from .shim import HiggsAudioForLoRA
 
 # Kept in full precision under 4-bit: both output heads and the codebook embeddings are small next to
@@ -39,6 +42,12 @@ class Runtime:
     @property
     def cuda(self) -> bool:
         return self.device.type == "cuda"
+
+    @property
+    def mixed_precision(self) -> str:
+        """ "bf16" / "fp16" / "no", from the compute dtype alone: on CPU as on CUDA, so a half-precision
+        CPU run rehearses exactly the mixed precision the Trainer sets up on a GPU."""
+        return {torch.bfloat16: "bf16", torch.float16: "fp16"}.get(self.compute_dtype, "no")
 
 
 def pick_runtime(config: ModelConfig) -> Runtime:
@@ -87,11 +96,11 @@ def load_base_model(config: ModelConfig, runtime: Runtime | None = None) -> Higg
     source = resolve_base(config.base)
     try:
         with allow_bnb_on_cpu():
-            model = HiggsAudioForLoRA.from_pretrained(source, **kwargs)
+            model = HiggsAudioForLoRA.from_pretrained(source, revision=config.revision, **kwargs)
     except OSError as err:
         raise ModelError(
-            f"[model] base = {config.base!r}: cannot load the checkpoint ({err}). Give a local folder "
-            f"with config.json and weights, a hub id reachable from here, or {TINY!r}."
+            f"[model] base = {config.base!r}{_at(config.revision)}: cannot load the checkpoint ({err}). Give "
+            f"a local folder with config.json and weights, a hub id reachable from here, or {TINY!r}."
         ) from None
     if quant is None:
         model.to(runtime.device)
@@ -106,27 +115,57 @@ def load_text_tokenizer(config: ModelConfig):  # -> PreTrainedTokenizerBase
     from transformers import AutoTokenizer
 
     try:
-        return AutoTokenizer.from_pretrained(resolve_base(config.base))
+        return AutoTokenizer.from_pretrained(resolve_base(config.base), revision=config.revision)
     except OSError as err:
         raise ModelError(f"[model] base = {config.base!r}: no text tokenizer found there ({err}).") from None
 
 
 def load_audio_tokenizer(config: ModelConfig, device: torch.device | str = "cpu"):  # -> HiggsAudioTokenizer
+    """The recipe's audio tokenizer at its revision (checked to be in boson's layout first)."""
     if config.audio_tokenizer == TINY:
         return tiny.build_tiny_audio_tokenizer()
     from boson_multimodal.audio_processing.higgs_audio_tokenizer import load_higgs_audio_tokenizer
 
+    folder = audio_tokenizer_folder(config.audio_tokenizer, config.audio_tokenizer_revision)
     try:
-        return load_higgs_audio_tokenizer(config.audio_tokenizer, device=str(device))
+        with semantic_teacher_from(config.semantic_teacher):
+            return load_higgs_audio_tokenizer(str(folder), device=str(device))
     except OSError as err:
         raise ModelError(
-            f"[model] audio_tokenizer = {config.audio_tokenizer!r}: cannot load it ({err}). Give a folder "
-            f"with config.json and model.pth, a reachable hub id, or {TINY!r}."
+            f"[model] audio_tokenizer = {config.audio_tokenizer!r}: cannot load it ({err}). Its HuBERT "
+            f"comes from {config.semantic_teacher or SEMANTIC_TEACHER_ID!r}: set [model] semantic_teacher "
+            "to a local copy to load it offline (README, 'Real checkpoints')."
         ) from None
 
 
-def audio_tokenizer_fingerprint(name: str) -> str:
-    """Identifies the tokenizer in cache keys: codes from another tokenizer are never reused."""
+@contextlib.contextmanager
+def semantic_teacher_from(source: str | None) -> Iterator[None]:
+    """Within the block, boson's audio tokenizer takes its HuBERT from `source` (None: unchanged).
+
+    `HiggsAudioTokenizer.__init__` (higgs_audio_tokenizer.py ~L92) hard-codes
+    `AutoModel.from_pretrained("bosonai/hubert_base", trust_remote_code=True)` from the hub's main. A
+    local copy is loaded as a plain transformers model, without running any code shipped with it.
+    """
+    if source is None:
+        yield
+        return
+    from unittest import mock
+
+    from boson_multimodal.audio_processing import higgs_audio_tokenizer as module
+    from transformers import AutoModel
+
+    class _FromSource:
+        @staticmethod
+        def from_pretrained(*_args: object, **_kwargs: object) -> Any:
+            return AutoModel.from_pretrained(source, trust_remote_code=False)
+
+    with mock.patch.object(module, "AutoModel", _FromSource):
+        yield
+
+
+def audio_tokenizer_fingerprint(config: ModelConfig) -> str:
+    """Identifies the tokenizer in cache keys: codes from another tokenizer (or revision) are never reused."""
+    name = config.audio_tokenizer
     if name == TINY:
         return f"{TINY}-{tiny.TINY_VERSION}"
     folder = Path(name)
@@ -139,4 +178,8 @@ def audio_tokenizer_fingerprint(name: str) -> str:
                 stat = file.stat()
                 digest.update(json.dumps([stat.st_size, int(stat.st_mtime)]).encode())
         return f"{folder.resolve().name}-{digest.hexdigest()[:16]}"
-    return name
+    return f"{name}@{config.audio_tokenizer_revision or 'main'}"
+
+
+def _at(revision: str | None) -> str:
+    return f" at revision {revision!r}" if revision else ""

@@ -141,6 +141,32 @@ def tiny_model_dir() -> Path:
     return target
 
 
+# Constructor arguments, as boson's config.json for an audio tokenizer holds them.
+TINY_AUDIO_TOKENIZER_CONFIG = {
+    "sample_rate": 16000,
+    "ratios": [8, 5, 4, 2],
+    "D": 64,
+    "n_q": NUM_CODEBOOKS,
+    "bins": 1024,
+    "codebook_dim": 8,
+}
+
+
+def tiny_hubert_config():  # -> HubertConfig
+    """The tiny tokenizer's HuBERT: one layer; hidden size 768 is hard-coded downstream in boson."""
+    from transformers import HubertConfig
+
+    return HubertConfig(
+        hidden_size=768,
+        num_hidden_layers=1,
+        num_attention_heads=4,
+        intermediate_size=256,
+        conv_dim=(32,) * 7,
+        num_conv_pos_embeddings=16,
+        num_conv_pos_embedding_groups=4,
+    )
+
+
 def build_tiny_audio_tokenizer():  # -> HiggsAudioTokenizer
     """A seeded random HiggsAudioTokenizer: 16 kHz, 50 frames/s, 4 codebooks x 1024, offline.
 
@@ -153,17 +179,9 @@ def build_tiny_audio_tokenizer():  # -> HiggsAudioTokenizer
     from unittest import mock
 
     from boson_multimodal.audio_processing import higgs_audio_tokenizer as module
-    from transformers import HubertConfig, HubertModel
+    from transformers import HubertModel
 
-    hubert = HubertConfig(
-        hidden_size=768,
-        num_hidden_layers=1,
-        num_attention_heads=4,
-        intermediate_size=256,
-        conv_dim=(32,) * 7,
-        num_conv_pos_embeddings=16,
-        num_conv_pos_embedding_groups=4,
-    )
+    hubert = tiny_hubert_config()
 
     class _OfflineHubert:
         @staticmethod
@@ -171,15 +189,7 @@ def build_tiny_audio_tokenizer():  # -> HiggsAudioTokenizer
             return HubertModel(hubert)
 
     with _seeded(TINY_SEED), mock.patch.object(module, "AutoModel", _OfflineHubert):
-        tokenizer = module.HiggsAudioTokenizer(
-            sample_rate=16000,
-            ratios=[8, 5, 4, 2],
-            D=64,
-            n_q=NUM_CODEBOOKS,
-            bins=1024,
-            codebook_dim=8,
-            device="cpu",
-        )
+        tokenizer = module.HiggsAudioTokenizer(**TINY_AUDIO_TOKENIZER_CONFIG, device="cpu")
         for name, buffer in tokenizer.named_buffers():
             if name.endswith("_codebook.embed"):
                 buffer.copy_(torch.randn_like(buffer))

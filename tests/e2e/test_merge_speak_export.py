@@ -203,7 +203,9 @@ def test_merge_refuses_what_does_not_fit(adapter: Path, tmp_path: Path) -> None:
     other_arch = tmp_path / "llama"
     other_arch.mkdir()
     (other_arch / "config.json").write_text(json.dumps({"model_type": "llama", "hidden_size": 64}))
-    with pytest.raises(ModelError, match="is a 'llama' model; adapter .* was trained on a Higgs Audio model"):
+    with pytest.raises(
+        ModelError, match="is a 'llama' model; Higgs Audio v2 checkpoints .* Give the Higgs base"
+    ):
         higgs_lora.merge(adapter, out=tmp_path / "m1", base=str(other_arch))
 
     wider = tmp_path / "wider"

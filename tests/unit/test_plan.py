@@ -18,7 +18,7 @@ REPO = Path(__file__).resolve().parents[2]
 def predicted_for(base: str, quantization: str, double_quant: bool, dtype_bytes: int = 4) -> int:
     from higgs_lora.plan import _config
 
-    meta = _meta_model(_config(base))
+    meta = _meta_model(_config(ModelConfig(base=base)))
     return predicted_weight_bytes(meta, quantization, double_quant, dtype_bytes, FULL_PRECISION_MODULES)
 
 

@@ -1,0 +1,201 @@
+"""Peak memory of the verbs around training: `speak` (full precision, or the 4-bit base with the adapter
+unmerged), `merge` (on the GPU or on CPU), and listening while training (`[samples]`).
+
+The same method as `plan.py`: weights are counted from the config on the meta device (exact, tested
+against loaded models), the rest is estimated from shapes with the reasoning next to each number.
+`benchmarks/plan_check.py --verbs` compares the device-independent parts with the live tensor bytes
+of real generation on CPU.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from .plan import CUDA_CONTEXT_BYTES, FRAGMENTATION, GIB, TEXT_TOKENS_FIXED, TEXT_TOKENS_PER_SECOND
+
+KV_CACHE_LENGTHS = (1024, 4096)  # the static caches speak.Speaker sizes, as boson's serve engine does
+REFERENCE_SECONDS = 10.0  # a typical voice-cloning reference clip in the prompt
+# The official audio tokenizer when its config.json cannot be read (offline, not cached): a 24 kHz,
+# 25 frames/s codec around HuBERT-base; its weights estimated at ~0.75 GiB (fp32, about 200M
+# parameters). Read from the tokenizer itself whenever its config is available.
+FALLBACK_AUDIO_TOKENIZER = {"frames_per_second": 25.0, "bytes": int(0.75 * GIB)}
+
+
+@dataclass
+class VerbPlan:
+    """Predicted peak memory of one verb on one device, by part, in bytes."""
+
+    verb: str
+    device: str  # "GPU" or "CPU"
+    parts: list[tuple[str, int]]
+    budget: int | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def live(self) -> int:
+        return sum(size for _, size in self.parts)
+
+    @property
+    def total(self) -> int:
+        if self.device == "CPU":
+            return self.live
+        return int(self.live * (1 + FRAGMENTATION)) + CUDA_CONTEXT_BYTES
+
+    @property
+    def fits(self) -> bool | None:
+        return None if self.budget is None else self.total <= self.budget
+
+    def report(self) -> str:
+        width = max(len(name) for name, _ in self.parts)
+        lines = [f"{self.verb} ({self.device}):"]
+        lines += [f"  {name:<{width}}  {size / GIB:6.2f} GiB" for name, size in self.parts]
+        if self.device == "GPU":
+            lines.append(
+                f"  {'CUDA context + allocator slack':<{width}}  {(self.total - self.live) / GIB:6.2f} GiB"
+            )
+        verdict = ""
+        if self.budget is not None:
+            verdict = f": {'fits' if self.fits else 'does NOT fit'} in {self.budget / GIB:.1f} GiB"
+        lines.append(f"  {'predicted peak':<{width}}  {self.total / GIB:6.2f} GiB{verdict}")
+        lines += [f"  - {note}" for note in self.notes]
+        return "\n".join(lines)
+
+
+def speech_plan(
+    model: Any, quantization: str, lora_params: int = 0, budget: int | None = None, device: str = "GPU"
+) -> VerbPlan:
+    """`speak` with `model` (a ModelConfig): "none" = adapter merged into full-precision weights, "nf4" =
+    the 4-bit base with the adapter (`lora_params` fp32 weights) applied unmerged."""
+    from .model.load import FULL_PRECISION_MODULES
+    from .plan import _config, _meta_model, predicted_weight_bytes
+
+    config = _config(model)
+    act = _compute_bytes(model, device)
+    weights = predicted_weight_bytes(
+        _meta_model(config), quantization, model.double_quant, act, FULL_PRECISION_MODULES
+    )
+    parts = [(f"base weights ({quantization})", weights)]
+    if quantization != "none" and lora_params:
+        parts.append(("LoRA weights (unmerged)", lora_params * 4))
+    parts += generation_parts(model, config, act)
+    return VerbPlan(f"speak --quantization {quantization}", device, parts, budget)
+
+
+def generation_parts(model: Any, config: Any, act: int) -> list[tuple[str, int]]:
+    """What generating speech holds besides the weights: static KV caches, the audio tokenizer, and the
+    prompt's forward pass (its full-vocabulary logits dominate)."""
+    text = config.text_config
+    # One extra KV layer per dual-FFN layer (speak.Speaker sizes them as boson's serve engine does).
+    layers = text.num_hidden_layers + len(config.audio_dual_ffn_layers or [])
+    head_dim = text.hidden_size // text.num_attention_heads
+    kv = 2 * layers * text.num_key_value_heads * head_dim * sum(KV_CACHE_LENGTHS) * act
+    frames_per_second, tokenizer_bytes = audio_tokenizer_facts(model)
+    prompt = (
+        TEXT_TOKENS_FIXED
+        + math.ceil(REFERENCE_SECONDS * (frames_per_second + TEXT_TOKENS_PER_SECOND))
+        + config.audio_num_codebooks
+    )
+    # The prompt's forward returns [1, L, vocab] text logits (cast to fp32 for sampling) next to
+    # hidden states and one layer's activations (~7 x hidden + 4 x intermediate per token, as in plan).
+    logits = prompt * text.vocab_size * (act + 4)
+    activations = prompt * (7 * text.hidden_size + 4 * text.intermediate_size) * act
+    return [
+        (f"static KV caches ({' + '.join(map(str, KV_CACHE_LENGTHS))} positions)", kv),
+        ("audio tokenizer", tokenizer_bytes),
+        (f"prompt forward ({prompt} tokens: logits, one layer)", logits + activations),
+    ]
+
+
+def merge_plan(model: Any, lora_params: int, dtype_bytes: int, budget: int | None, device: str) -> VerbPlan:
+    """`merge`: the base in the output dtype (never 4-bit), the adapter, and the probe's two forwards."""
+    from .plan import _config, _meta_model, predicted_weight_bytes
+
+    config = _config(model)
+    weights = predicted_weight_bytes(_meta_model(config), "none", False, dtype_bytes, [])
+    text = config.text_config
+    probe_tokens = 128  # merge.probe_batch: a short reference + target and their text
+    probe = 2 * probe_tokens * (text.vocab_size + 7 * text.hidden_size + 4 * text.intermediate_size) * 4
+    parts = [
+        (f"base weights ({dtype_bytes * 8}-bit floats)", weights),
+        ("LoRA weights", lora_params * dtype_bytes),
+        ("probe outputs, adapted and merged", probe),
+    ]
+    return VerbPlan(f"merge --device {device.lower()}", device, parts, budget)
+
+
+def audio_tokenizer_facts(model: Any) -> tuple[float, int]:
+    """(frames per second, bytes of its weights) of the recipe's audio tokenizer, from the tokenizer's
+    own config: its constructor built on the meta device."""
+    return _audio_tokenizer_facts(model.audio_tokenizer, model.audio_tokenizer_revision)
+
+
+@functools.lru_cache(maxsize=8)
+def _audio_tokenizer_facts(name: str, revision: str | None) -> tuple[float, int]:
+    from .recipe import AUDIO_TOKENIZER_ID, TINY
+
+    if name == TINY:
+        from .model.tiny import TINY_AUDIO_TOKENIZER_CONFIG, tiny_hubert_config
+
+        return _meta_tokenizer(TINY_AUDIO_TOKENIZER_CONFIG, tiny_hubert_config())
+    from .errors import ModelError
+    from .model.hub import read_config
+
+    official = name == AUDIO_TOKENIZER_ID
+    try:  # the official tokenizer is read from the cache only: planning never waits on the network
+        config = read_config(name, revision, "[model] audio_tokenizer", cached_only=official)
+    except ModelError:
+        if not official:
+            raise
+        return FALLBACK_AUDIO_TOKENIZER["frames_per_second"], FALLBACK_AUDIO_TOKENIZER["bytes"]
+    from transformers import HubertConfig
+
+    return _meta_tokenizer(config, HubertConfig())  # bosonai/hubert_base is a HuBERT-base
+
+
+def _meta_tokenizer(config: dict[str, Any], hubert: Any) -> tuple[float, int]:
+    from unittest import mock
+
+    from accelerate import init_empty_weights
+    from boson_multimodal.audio_processing import higgs_audio_tokenizer as module
+    from transformers import HubertModel
+
+    class _MetaHubert:
+        @staticmethod
+        def from_pretrained(*_args: object, **_kwargs: object) -> Any:
+            return HubertModel(hubert)
+
+    with init_empty_weights(include_buffers=True), mock.patch.object(module, "AutoModel", _MetaHubert):
+        tokenizer = module.HiggsAudioTokenizer(**config, device="cpu")
+    size = sum(t.numel() * t.element_size() for t in [*tokenizer.parameters(), *tokenizer.buffers()])
+    return float(tokenizer.frame_rate), size
+
+
+def _compute_bytes(model: Any, device: str) -> int:
+    """Bytes per element of the compute dtype: bf16 on GPUs for "auto", fp32 on CPU."""
+    if model.compute_dtype == "auto":
+        return 2 if device == "GPU" else 4
+    return {"float32": 4, "bfloat16": 2, "float16": 2}[model.compute_dtype]
+
+
+def plan_verbs(recipe: Any, budget: int | None = None) -> list[VerbPlan]:
+    """`speak` in both quantizations and `merge` on GPU and CPU, for the adapter `recipe` trains, with
+    what the kit will choose on a card of `budget` bytes."""
+    from .plan import _config, _lora_params, _meta_model
+
+    model = recipe.model
+    lora_params = _lora_params(_meta_model(_config(model)), recipe)
+    full = speech_plan(model, "none", lora_params, budget)
+    nf4 = speech_plan(model, "nf4", lora_params, budget)
+    if budget is not None and not full.fits:
+        verdict = "fits" if nf4.fits else "does not fit either: lower [lora] r or free the GPU"
+        full.notes.append(f"speak picks --quantization nf4 on this card by itself ({verdict})")
+    merge_gpu = merge_plan(model, lora_params, 2, budget, "GPU")
+    merge_cpu = merge_plan(model, lora_params, 2, None, "CPU")
+    if budget is not None and not merge_gpu.fits:
+        merge_gpu.notes.append(
+            f"merge runs on CPU by itself on this card (--device cpu): {merge_cpu.total / GIB:.1f} GiB of RAM"
+        )
+    return [full, nf4, merge_gpu, merge_cpu]

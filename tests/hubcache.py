@@ -1,0 +1,72 @@
+"""A Hugging Face hub cache laid out as huggingface_hub lays it out, for offline tests of revisions.
+
+`$HF_HOME/hub/models--org--name/{refs/main, snapshots/<sha>/...}`: for both official repos `main`
+points to a transformers-native snapshot (as on the hub since 2026-04-04) and the pinned revision to a
+boson-layout one holding the tiny model / tiny audio tokenizer; `bosonai/hubert_base` holds the tiny
+HuBERT the audio tokenizer builds itself around.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+from higgs_lora.recipe import AUDIO_TOKENIZER_ID, BASE_ID, PINNED_REVISIONS
+
+NATIVE_SHA = "f" * 40
+HUBERT_SHA = "e" * 40
+
+
+def make_hub_cache(home: Path) -> Path:
+    """Build the cache under `home` (use it as HF_HOME) and return `home`."""
+    import torch
+
+    from higgs_lora.model import tiny
+
+    model_repo = _repo(home, BASE_ID)
+    shutil.copytree(tiny.tiny_model_dir(), _snapshot(model_repo, PINNED_REVISIONS[BASE_ID]))
+    native = _snapshot(model_repo, NATIVE_SHA)
+    native.mkdir(parents=True)
+    _write_json(native / "config.json", {
+        "model_type": "higgs_audio_v2",
+        "architectures": ["HiggsAudioV2ForConditionalGeneration"],
+        "hidden_size": 64, "num_hidden_layers": 2, "codebook_size": 1026, "num_codebooks": 4,
+        "transformers_version": "5.3.0",
+    })  # fmt: skip
+    _point_main(model_repo, NATIVE_SHA)
+
+    tokenizer_repo = _repo(home, AUDIO_TOKENIZER_ID)
+    boson = _snapshot(tokenizer_repo, PINNED_REVISIONS[AUDIO_TOKENIZER_ID])
+    boson.mkdir(parents=True)
+    _write_json(boson / "config.json", tiny.TINY_AUDIO_TOKENIZER_CONFIG)
+    torch.save(tiny.build_tiny_audio_tokenizer().state_dict(), boson / "model.pth")
+    native = _snapshot(tokenizer_repo, NATIVE_SHA)
+    native.mkdir(parents=True)
+    _write_json(native / "config.json", {"model_type": "higgs_audio_v2_tokenizer", "sample_rate": 24000})
+    (native / "model.safetensors").write_bytes(b"")
+    _point_main(tokenizer_repo, NATIVE_SHA)
+
+    from transformers import HubertModel
+
+    hubert_repo = _repo(home, "bosonai/hubert_base")
+    HubertModel(tiny.tiny_hubert_config()).save_pretrained(_snapshot(hubert_repo, HUBERT_SHA))
+    _point_main(hubert_repo, HUBERT_SHA)
+    return home
+
+
+def _repo(home: Path, repo_id: str) -> Path:
+    return home / "hub" / f"models--{repo_id.replace('/', '--')}"
+
+
+def _snapshot(repo: Path, sha: str) -> Path:
+    return repo / "snapshots" / sha
+
+
+def _point_main(repo: Path, sha: str) -> None:
+    (repo / "refs").mkdir(parents=True, exist_ok=True)
+    (repo / "refs" / "main").write_text(sha)
+
+
+def _write_json(path: Path, data: dict) -> None:
+    path.write_text(json.dumps(data, indent=2))

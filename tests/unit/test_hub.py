@@ -1,0 +1,76 @@
+"""Revisions and layouts: the official ids pin their boson-layout snapshots; a native layout is refused."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from higgs_lora.errors import ModelError
+from higgs_lora.model.hub import (
+    Download,
+    LayoutError,
+    audio_tokenizer_folder,
+    check_model_layout,
+    describe_downloads,
+    planned_downloads,
+)
+from higgs_lora.recipe import AUDIO_TOKENIZER_ID, BASE_ID, PINNED_REVISIONS, ModelConfig, load_recipe
+
+
+def test_official_ids_default_to_their_pinned_revisions() -> None:
+    config = ModelConfig()
+    assert config.revision == PINNED_REVISIONS[BASE_ID] == "10840182ca4ad5d9d9113b60b9bb3c1ef1ba3f84"
+    assert config.audio_tokenizer_revision == PINNED_REVISIONS[AUDIO_TOKENIZER_ID]
+    assert ModelConfig(revision="main").revision == "main", "an explicit revision wins"
+    other = ModelConfig(base="someone/higgs-finetune", audio_tokenizer="tiny-random")
+    assert other.revision is None and other.audio_tokenizer_revision is None
+    assert ModelConfig(base="tiny-random").revision is None
+
+
+def test_the_recorded_recipe_carries_the_revisions(tmp_path: Path) -> None:
+    recipe = tmp_path / "r.toml"
+    recipe.write_text('name = "x"\n[data]\npath = "d"\n')
+    text = load_recipe(recipe).to_toml()
+    assert f'revision = "{PINNED_REVISIONS[BASE_ID]}"' in text
+    assert f'audio_tokenizer_revision = "{PINNED_REVISIONS[AUDIO_TOKENIZER_ID]}"' in text
+
+
+def test_a_native_layout_checkpoint_is_refused_naming_both_ways_out(tmp_path: Path) -> None:
+    (tmp_path / "config.json").write_text(json.dumps({"model_type": "higgs_audio_v2", "hidden_size": 8}))
+    with pytest.raises(LayoutError) as caught:
+        check_model_layout(str(tmp_path), None)
+    message = str(caught.value)
+    assert "transformers-native layout (model_type 'higgs_audio_v2')" in message
+    assert "[model] revision" in message and "native backend" in message
+    (tmp_path / "config.json").write_text(json.dumps({"model_type": "llama"}))
+    with pytest.raises(ModelError, match="'llama' model, not Higgs Audio v2"):
+        check_model_layout(str(tmp_path), None)
+
+
+def test_an_audio_tokenizer_without_model_pth_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "config.json").write_text(json.dumps({"sample_rate": 24000}))
+    with pytest.raises(LayoutError, match="no model.pth"):
+        audio_tokenizer_folder(str(tmp_path), None)
+    (tmp_path / "model.pth").write_bytes(b"x")
+    assert audio_tokenizer_folder(str(tmp_path), None) == tmp_path
+
+
+def test_downloads_are_listed_with_revision_and_what_is_known_of_their_size() -> None:
+    config = ModelConfig()
+    downloads = planned_downloads(config, estimated_base_bytes=11 * 2**30)
+    assert [(d.repo, d.revision) for d in downloads] == [
+        (BASE_ID, PINNED_REVISIONS[BASE_ID]),
+        (AUDIO_TOKENIZER_ID, PINNED_REVISIONS[AUDIO_TOKENIZER_ID]),
+        ("bosonai/hubert_base", "main"),
+    ]
+    text = describe_downloads(downloads)  # offline in tests: nothing cached, no hub metadata
+    assert (
+        f"{BASE_ID} @ 10840182" in text and "11.0 GiB to download (estimated from the architecture)" in text
+    )
+    assert "size unknown offline" in text
+    assert describe_downloads(
+        planned_downloads(ModelConfig(base="tiny-random", audio_tokenizer="tiny-random"))
+    ) == ("hub downloads: none (local folders)")
+    assert "cached (1.5 GiB)" in Download("a/b", "main", "model", 3 * 2**29, None).describe()
