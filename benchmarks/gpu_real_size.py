@@ -4,10 +4,12 @@
 
 Random weights (no download): the bundled real architecture (5.8B parameters) is written once as a
 bf16 checkpoint to --folder (about 11.6 GB; reused on later runs) and loaded through the kit's own
-4-bit path, exactly as a downloaded checkpoint would be. Trains batch 1, a 20 s target after a 10 s
-reference (random codes, 8 codebooks at 25 frames/s), LoRA r=16 on attention + audio FFN, gradient
-checkpointing, paged 8-bit AdamW. Prints the card, measured peak memory next to `plan`'s prediction,
-and tokens/s. Needs CUDA; refuses to run without it.
+4-bit path, exactly as a downloaded checkpoint would be. Trains through the kit's own Trainer step
+(HiggsTrainer with `training_arguments`: accelerate's bf16 mixed precision, our loss with the deferred
+text head, paged 8-bit AdamW, two loader workers), batch 1, a 20 s target after a 10 s reference
+(random codes, 8 codebooks at 25 frames/s), LoRA r=16 on attention + audio FFN, gradient
+checkpointing: the first lent GPU proves the step users run. Prints the card, measured peak memory
+next to `plan`'s prediction, and tokens/s. Needs CUDA; refuses to run without it.
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ def write_random_checkpoint(folder: Path) -> Path:
 
 def main() -> int:
     import torch
+    from transformers import TrainerCallback
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--steps", type=int, default=10)
@@ -59,19 +62,27 @@ def main() -> int:
     from higgs_lora.data import TrainingCollator
     from higgs_lora.data.cache import CodesCache
     from higgs_lora.data.samples import Example, SpeechDataset
-    from higgs_lora.loss import higgs_loss
     from higgs_lora.model import apply_lora, enable_layer_checkpointing, load_base_model, load_text_tokenizer
-    from higgs_lora.model.lean import DeferredTextHead
+    from higgs_lora.model.load import pick_runtime
     from higgs_lora.plan import plan
-    from higgs_lora.recipe import LoraConfig, ModelConfig
+    from higgs_lora.train import training_arguments
+    from higgs_lora.trainer import HiggsTrainer
 
     folder = write_random_checkpoint(Path(args.folder))
-    config = ModelConfig(base=str(folder), quantization="nf4")
+    # The voice-clone recipe at r=16, on the random real-size checkpoint: what users run.
+    recipe = load_recipe(
+        Path(__file__).resolve().parents[1] / "recipes" / "voice-clone-24gb.toml",
+        {
+            "model.base": str(folder), "lora.r": 16, "data.max_seconds": args.target_seconds,
+            "train.max_steps": args.steps + 1, "train.batch_size": 1, "train.grad_accumulation": 1,
+            "train.save_steps": 10**6, "train.log_steps": 1, "data.eval_fraction": 0.0,
+        },
+    )  # fmt: skip
+    runtime = pick_runtime(recipe.model)
     torch.cuda.reset_peak_memory_stats()
-    model = load_base_model(config)
+    model = load_base_model(recipe.model, runtime)
     enable_layer_checkpointing(model)
-    model = apply_lora(model, LoraConfig(r=16, alpha=32, dropout=0.05))
-    text_head = DeferredTextHead(model)
+    model = apply_lora(model, recipe.lora)
     weights_bytes = torch.cuda.memory_allocated()
 
     cache = CodesCache(folder / "codes", "synthetic")
@@ -84,49 +95,54 @@ def main() -> int:
         )
     text = " ".join(["word"] * int(3 * args.target_seconds))
     example = Example(text, entries["target"], " ".join(["ref"] * int(3 * args.ref_seconds)), entries["ref"])
-    dataset = SpeechDataset([example], load_text_tokenizer(config), "Generate audio following instruction.")
-    batch = TrainingCollator(model.config)([dataset[0]])
-    batch = {k: v.cuda() for k, v in batch.items()}
-    label_audio_ids = batch.pop("label_audio_ids")
-    import bitsandbytes as bnb
+    dataset = SpeechDataset(
+        [example] * (args.steps + 1), load_text_tokenizer(recipe.model), recipe.data.system_prompt
+    )
 
-    optimizer = bnb.optim.PagedAdamW8bit([p for p in model.parameters() if p.requires_grad], lr=1e-4)
-    model.train()
-    times = []
-    first_step_peak = resting = 0
-    for step in range(args.steps + 1):
-        torch.cuda.synchronize()
-        started = time.perf_counter()
-        with torch.autocast("cuda", dtype=torch.bfloat16), text_head.deferring():
-            out = model(**batch)
-        loss = higgs_loss(
-            out.logits, out.expanded_labels, out.audio_logits, label_audio_ids, text_head=text_head.head
-        )
-        del out  # as in the Trainer: nothing keeps the model outputs through backward
-        loss.total.backward()
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-        torch.cuda.synchronize()
-        if step:
-            times.append(time.perf_counter() - started)
-        else:  # the optimizer state now exists: later steps' peaks are the step's own allocations
-            first_step_peak, resting = torch.cuda.max_memory_allocated(), torch.cuda.memory_allocated()
-            torch.cuda.reset_peak_memory_stats()
-    tokens = int(batch["attention_mask"].sum()) + int(label_audio_ids.shape[1])
-    recipe = load_recipe(Path(__file__).resolve().parents[1] / "recipes" / "voice-clone-24gb.toml",
-                         {"lora.r": 16, "data.max_seconds": args.target_seconds})  # fmt: skip
+    class Meter(TrainerCallback):
+        def __init__(self) -> None:
+            self.times: list[float] = []
+            self.started = 0.0
+            self.first_peak = self.resting = 0
+
+        def on_step_begin(self, *_args, **_kwargs):
+            torch.cuda.synchronize()
+            self.started = time.perf_counter()
+
+        def on_step_end(self, _args, state, *_rest, **_kwargs):
+            torch.cuda.synchronize()
+            if state.global_step == 1:  # the optimizer state exists from here on
+                self.first_peak, self.resting = (
+                    torch.cuda.max_memory_allocated(),
+                    torch.cuda.memory_allocated(),
+                )
+                torch.cuda.reset_peak_memory_stats()
+            else:
+                self.times.append(time.perf_counter() - self.started)
+
+    meter = Meter()
+    trainer = HiggsTrainer(
+        model=model,
+        args=training_arguments(recipe, runtime, folder / "run", progress=False),
+        train_dataset=dataset,
+        data_collator=TrainingCollator(model.config),
+        callbacks=[meter],
+    )
+    trainer.train()  # the Trainer's step: accelerate's mixed precision, our loss, paged 8-bit AdamW
+    sample = TrainingCollator(model.config)([dataset[0]])
+    tokens = int(sample["attention_mask"].sum()) + int(sample["label_audio_ids"].shape[1])
+    losses = [entry["loss"] for entry in trainer.state.log_history if "loss" in entry]
     predicted = plan(recipe, ref_seconds=args.ref_seconds)
-    peak = max(first_step_peak, torch.cuda.max_memory_allocated())
+    peak = max(meter.first_peak, torch.cuda.max_memory_allocated())
     print(f"GPU: {torch.cuda.get_device_name()}")
     print(
         "real-size Higgs v2 architecture (random weights), NF4 + double quant, LoRA r=16 attention+audio_ffn,"
     )
-    print(
-        f"batch 1, {args.target_seconds:g} s target + {args.ref_seconds:g} s reference, checkpointing, paged AdamW 8-bit"
-    )
+    print(f"batch 1, {args.target_seconds:g} s target + {args.ref_seconds:g} s reference, checkpointing, "
+          f"the kit's Trainer step ({runtime.mixed_precision} mixed precision, {trainer.args.optim})")  # fmt: skip
     print(f"  weights + LoRA on GPU       {weights_bytes / 2**30:6.2f} GiB")
     print(f"  plan: weights + LoRA        {(predicted.weights + predicted.lora) / 2**30:6.2f} GiB")
-    step = torch.cuda.max_memory_allocated() - resting
+    step = torch.cuda.max_memory_allocated() - meter.resting
     print(f"  one step allocates          {step / 2**30:6.2f} GiB")
     print(f"  plan: step                  {predicted.step / 2**30:6.2f} GiB")
     print(f"  measured peak (allocated)   {peak / 2**30:6.2f} GiB")
@@ -134,9 +150,8 @@ def main() -> int:
     print(
         f"  plan's prediction           {predicted.total / 2**30:6.2f} GiB (adds CUDA context and allocator slack)"
     )
-    print(
-        f"  step time {sum(times) / len(times):.3f} s, {tokens * len(times) / sum(times):.0f} tokens/s, final loss {loss.total.item():.3f}"
-    )
+    mean = sum(meter.times) / len(meter.times)
+    print(f"  step time {mean:.3f} s, {tokens / mean:.0f} tokens/s, loss {losses[0]:.3f} → {losses[-1]:.3f}")
     return 0
 
 

@@ -1,6 +1,6 @@
 """`plan`'s activation and logits estimate against the live tensor memory of real training steps.
 
-    python benchmarks/plan_check.py [--model proxy|tiny]
+    python benchmarks/plan_check.py [--model proxy|tiny] [--verbs]
 
 A GPU's peak is the weights plus what one step allocates on top of them, plus the CUDA context
 and allocator slack. The middle part (activations, logits, loss buffers, LoRA gradients) is
@@ -9,6 +9,11 @@ and free of one training step (forward, our loss, backward, optimizer step), and
 of live bytes is the step's peak. Cases vary the reference, batch size, checkpointing and LoRA
 dropout on the mid-size proxy (or the tiny model), in float32 compute. Each case is compared to
 `plan`'s estimate for the same sample shape.
+
+With `--verbs`, the same for `speak` on the tiny model (the only one with a matching audio
+tokenizer offline): everything generation allocates besides the model's weights
+(the audio tokenizer, static KV caches, encoding a 10 s reference, the prompt's forward, sampling,
+decoding) against `plan_inference.generation_parts`.
 """
 
 from __future__ import annotations
@@ -128,13 +133,48 @@ def measure(case: Case, base: str, folder: Path) -> tuple[int, int]:
     return measured, plan(recipe, shape=shape).step
 
 
+def measure_speech(base: str, folder: Path, seconds: float = 2.0) -> tuple[int, int]:
+    """(measured peak of one `speak` beyond the weights, plan's estimate of it), float32 on CPU."""
+    from higgs_lora.model.load import load_base_model, load_text_tokenizer
+    from higgs_lora.model.tiny import build_tiny_audio_tokenizer
+    from higgs_lora.plan import _config
+    from higgs_lora.plan_inference import REFERENCE_SECONDS, generation_parts
+    from higgs_lora.recipe import ModelConfig
+    from higgs_lora.speak import Speaker
+    from tests.helpers import write_clip
+
+    config = ModelConfig(
+        base=base, audio_tokenizer="tiny-random", quantization="none", compute_dtype="float32"
+    )
+    model = load_base_model(config).eval()
+    text_tokenizer = load_text_tokenizer(config)
+    reference = write_clip(folder / "reference.wav", seconds=REFERENCE_SECONDS, sample_rate=16000)
+
+    def speak_once() -> None:  # the tokenizer and caches are built inside: they count
+        speaker = Speaker(model, text_tokenizer, build_tiny_audio_tokenizer())
+        speaker(
+            "A short sentence to say.", reference, "The words of the reference.", seed=0, max_seconds=seconds
+        )
+
+    measured = step_peak_bytes(speak_once)
+    predicted = sum(size for _, size in generation_parts(config, _config(config), 4))
+    return measured, predicted
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--model", choices=["proxy", "tiny"], default="proxy")
+    parser.add_argument("--verbs", action="store_true", help="check speak's estimate instead of training's")
     args = parser.parse_args()
     from benchmarks.proxy import proxy_checkpoint
 
     with tempfile.TemporaryDirectory() as tmp:
+        if args.verbs:
+            measured, predicted = measure_speech("tiny-random", Path(tmp))
+            print("tiny model, speak with a 10 s reference, float32, CPU (weights not counted)")
+            print(f"measured {measured / 2**20:.1f} MiB, plan {predicted / 2**20:.1f} MiB: "
+                  f"plan/measured {predicted / measured:.2f}")  # fmt: skip
+            return 0
         base = "tiny-random" if args.model == "tiny" else str(proxy_checkpoint(Path(tmp) / "proxy"))
         print(f"{args.model} model, NF4, LoRA r=16 attention + audio_ffn, float32 compute, CPU")
         print(f"{'case':<34} {'measured MiB':>12} {'plan MiB':>9} {'plan/measured':>14}")

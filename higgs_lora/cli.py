@@ -59,6 +59,7 @@ def _merge(args: argparse.Namespace) -> None:
         out=args.out,
         base=args.base,
         dtype=args.dtype,
+        device=args.device,
         force=args.force,
         trust_pickle=args.trust_pickle,
     )
@@ -91,6 +92,9 @@ def _speak(args: argparse.Namespace) -> None:
         temperature=args.temperature,
         max_seconds=args.max_seconds,
         audio_tokenizer=args.audio_tokenizer,
+        quantization=args.quantization,
+        compute_dtype=args.compute_dtype,
+        system_prompt=args.system_prompt,
         force=args.force,
         trust_pickle=args.trust_pickle,
     )
@@ -191,6 +195,12 @@ def _add_merge(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--dtype", default="bf16", choices=["bf16", "fp16", "fp32"], help="weights dtype (bf16)"
     )
+    parser.add_argument(
+        "--device",
+        default="auto",
+        choices=["auto", "cpu", "cuda"],
+        help="where to merge; auto: the GPU if the full-precision model fits its free memory, else CPU",
+    )
     parser.add_argument("--force", action="store_true", help="replace an existing output folder")
     parser.add_argument("--trust-pickle", action="store_true", help=TRUST_PICKLE_HELP)
 
@@ -220,6 +230,22 @@ def _add_speak(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--temperature", type=float, default=0.7, help="sampling temperature; 0 = greedy")
     parser.add_argument("--max-seconds", type=float, default=30.0, help="longest audio to generate (30)")
     parser.add_argument("--audio-tokenizer", help="override the audio tokenizer the adapter/model names")
+    parser.add_argument(
+        "--quantization",
+        default="auto",
+        choices=["auto", "nf4", "none"],
+        help="none: adapter merged into full-precision weights; nf4: the 4-bit base it was trained on, "
+        "adapter unmerged (fits 12 GB); auto: none when it fits the GPU (always on CPU), else nf4",
+    )
+    parser.add_argument(
+        "--compute-dtype",
+        default="auto",
+        choices=["auto", "bfloat16", "float16", "float32"],
+        help="auto: bf16 on a GPU that has it, fp32 on CPU",
+    )
+    parser.add_argument(
+        "--system-prompt", help="override the system prompt (default: the one the adapter was trained with)"
+    )
     parser.add_argument("--force", action="store_true", help="replace an existing --out file")
     parser.add_argument("--trust-pickle", action="store_true", help=TRUST_PICKLE_HELP)
 

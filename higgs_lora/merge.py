@@ -10,6 +10,7 @@ with config, text-tokenizer files and a record of the check and of the audio tok
 from __future__ import annotations
 
 import json
+import math
 import shutil
 import tempfile
 from dataclasses import asdict, dataclass
@@ -49,10 +50,14 @@ def merge(
     out: str | Path | None = None,
     base: str | None = None,
     dtype: str = "bf16",
+    device: str = "auto",
     force: bool = False,
     trust_pickle: bool = False,
 ) -> MergeResult:
-    """Merge `adapter_dir` into its base (or `base`) in `dtype` and save a full checkpoint to `out`."""
+    """Merge `adapter_dir` into its base (or `base`) in `dtype` and save a full checkpoint to `out`.
+
+    `device`: "cuda", "cpu", or "auto": the GPU when `plan` predicts the full-precision model fits its
+    free memory, else the CPU (slower, needs the same amount of RAM)."""
     import torch
     from peft import PeftModel
 
@@ -72,7 +77,8 @@ def merge(
         raise OutputExistsError(f"{out} already exists. Pass --force to replace it, or choose another --out.")
     check_fits(adapter_dir, model_config, trust_pickle)
 
-    model = load_base_model(model_config)  # full precision in the output dtype, shim class
+    runtime = merge_runtime(device, model_config, adapter_dir)
+    model = load_base_model(model_config, runtime)  # full precision in the output dtype, shim class
     text_tokenizer = load_text_tokenizer(model_config)
     adapted_model = PeftModel.from_pretrained(model, str(adapter_dir))
     probe = probe_batch(model.config, text_tokenizer, model.device)
@@ -108,6 +114,38 @@ def merge(
         f"merged {adapter_dir} into {model_config.base} → {out} (peak memory {result.peak_memory_bytes / 2**30:.2f} GiB)"
     )
     return result
+
+
+def merge_runtime(device: str, model_config: Any, adapter_dir: Path) -> Any:  # -> Runtime
+    """Where to merge: as asked, or ("auto") on the GPU only when the merge fits its free memory."""
+    import torch
+
+    from .model.load import Runtime
+
+    dtype = getattr(torch, model_config.compute_dtype)
+    if device not in ("auto", "cpu", "cuda"):
+        raise HiggsLoraError(f"--device {device!r}: choose auto, cpu or cuda.")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise HiggsLoraError("--device cuda: no CUDA GPU is visible here. Use --device cpu.")
+    if device == "cpu" or not torch.cuda.is_available():
+        return Runtime(torch.device("cpu"), dtype)
+    if device == "auto":
+        from safetensors import safe_open
+
+        from .adapter import ADAPTER_WEIGHTS
+        from .plan_inference import merge_plan
+
+        with safe_open(str(adapter_dir / ADAPTER_WEIGHTS), "pt") as weights:
+            lora_params = sum(math.prod(weights.get_slice(k).get_shape()) for k in weights.keys())  # noqa: SIM118
+        needed = merge_plan(model_config, lora_params, dtype.itemsize, None, "GPU").total
+        free, _ = torch.cuda.mem_get_info()
+        if needed > free:
+            print(
+                f"merge: the {model_config.compute_dtype} model needs ~{needed / 2**30:.1f} GiB, the GPU has "
+                f"{free / 2**30:.1f} GiB free: merging on the CPU instead (--device cpu)."
+            )
+            return Runtime(torch.device("cpu"), dtype)
+    return Runtime(torch.device("cuda", torch.cuda.current_device()), dtype)
 
 
 def probe_batch(config: Any, text_tokenizer: Any, device: Any) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from .plan import CUDA_CONTEXT_BYTES, FRAGMENTATION, GIB, TEXT_TOKENS_FIXED, TEX
 
 KV_CACHE_LENGTHS = (1024, 4096)  # the static caches speak.Speaker sizes, as boson's serve engine does
 REFERENCE_SECONDS = 10.0  # a typical voice-cloning reference clip in the prompt
+LOGITS_COPIES = 2.5  # fp32-sized copies of the prompt's text logits alive at generation's peak
 # The official audio tokenizer when its config.json cannot be read (offline, not cached): a 24 kHz,
 # 25 frames/s codec around HuBERT-base; its weights estimated at ~0.75 GiB (fp32, about 200M
 # parameters). Read from the tokenizer itself whenever its config is available.
@@ -98,9 +99,10 @@ def generation_parts(model: Any, config: Any, act: int) -> list[tuple[str, int]]
         + math.ceil(REFERENCE_SECONDS * (frames_per_second + TEXT_TOKENS_PER_SECOND))
         + config.audio_num_codebooks
     )
-    # The prompt's forward returns [1, L, vocab] text logits (cast to fp32 for sampling) next to
-    # hidden states and one layer's activations (~7 x hidden + 4 x intermediate per token, as in plan).
-    logits = prompt * text.vocab_size * (act + 4)
+    # The prompt's forward returns [1, L, vocab] text logits; generation then holds about 1.5 more
+    # copies of that size (profiled on CPU: 2.5 fp32-sized copies at the peak, counted as such for
+    # every dtype), next to one layer's activations (~7 x hidden + 4 x intermediate per token).
+    logits = int(prompt * text.vocab_size * 4 * LOGITS_COPIES)
     activations = prompt * (7 * text.hidden_size + 4 * text.intermediate_size) * act
     return [
         (f"static KV caches ({' + '.join(map(str, KV_CACHE_LENGTHS))} positions)", kv),

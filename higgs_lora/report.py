@@ -111,5 +111,6 @@ def summary(metrics: dict[str, Any], folder: Path) -> str:
             f"({metrics['dataloader_workers']} loader workers)",
             f"  peak memory {metrics['peak_memory_bytes'] / 2**30:.2f} GiB ({metrics['device']})",
             f"  adapter → {folder}/ (adapter_model.safetensors, metrics.json, loss.png, README.md)",
+            *(f"  note: {note}" for note in metrics.get("notes", [])),
         ]
     )

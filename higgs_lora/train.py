@@ -63,7 +63,7 @@ def train(
     # Heavy imports only now, so a bad recipe or folder fails in well under a second.
     from transformers import set_seed
 
-    from .data import SpeechDataset, TrainingCollator, build_examples, prepare, split_examples
+    from .data import SpeechDataset, TrainingCollator, build_examples, prepare, reference_note, split_examples
     from .model import (
         apply_lora,
         enable_layer_checkpointing,
@@ -85,6 +85,9 @@ def train(
         print(prepared.summary())
     text_tokenizer = load_text_tokenizer(recipe.model)
     examples = build_examples(prepared.clips, recipe.data.reference, recipe.train.seed)
+    notes = [note for note in [reference_note(prepared.clips, recipe.data.reference)] if note]
+    for note in notes if ranks.is_main else []:
+        log.warning(note)
     train_examples, eval_examples = split_examples(examples, recipe.data.eval_fraction, recipe.train.seed)
 
     # 2. Model: frozen (4-bit) base with the labels shim, layer checkpointing, then PEFT on top.
@@ -156,6 +159,7 @@ def train(
     # 5. Adapter + report.
     metrics = _metrics(recipe, trainer, runtime, prepared, lengths, bucketed, seconds, eval_loss, resume_from)
     metrics["train_examples"], metrics["eval_examples"] = len(train_examples), len(eval_examples)
+    metrics["notes"] = notes
     if ranks.is_main:
         save_adapter(model, recipe, metrics, out)
         print(summary(metrics, out))
@@ -203,6 +207,7 @@ def _metrics(
         "peak_memory_bytes": peak_memory_bytes(runtime.device),
         "device": str(runtime.device),
         "compute_dtype": str(runtime.compute_dtype).removeprefix("torch."),
+        "mixed_precision": runtime.mixed_precision,
     }
 
 

@@ -17,8 +17,35 @@ import torch
 from transformers import Trainer, TrainerCallback
 
 from .checkpoints import mark_complete
+from .errors import HiggsLoraError
 from .loss import HiggsLoss, higgs_loss
 from .model.lean import DeferredTextHead
+
+# Each Trainer workaround below, with the transformers versions it was written for and checked
+# against. A later Trainer may already do the same (e.g. divide accumulated gradients itself: ours
+# would then divide twice), so outside these ranges the trainer refuses to start until someone
+# re-checks (tests/e2e/test_distributed.py compares accumulation with batch and processes).
+WORKAROUNDS = {
+    "gradient accumulation as a true mean (accelerator.gradient_accumulation_steps)": ">=4.46,<4.47",
+    "optimizer state loaded to 'cpu' on --resume under gloo (_load_optimizer_and_scheduler)": ">=4.46,<4.47",
+    "numpy RNG state allowed by torch.load on --resume (_load_rng_state)": ">=4.46,<4.50",
+}
+
+
+def check_workarounds(version: str | None = None) -> None:
+    """Refuse a transformers version outside the range any Trainer workaround was written for."""
+    import transformers
+    from packaging.specifiers import SpecifierSet
+    from packaging.version import Version
+
+    version = version or transformers.__version__
+    stale = [name for name, spec in WORKAROUNDS.items() if Version(version) not in SpecifierSet(spec)]
+    if stale:
+        raise HiggsLoraError(
+            f"transformers {version} is outside the versions these HiggsTrainer workarounds were written "
+            "for:\n  - " + "\n  - ".join(f"{name}: {WORKAROUNDS[name]}" for name in stale) + "\nInstall "
+            "the pinned version (pip install -e .), or re-check each workaround against this Trainer."
+        )
 
 
 class NonFiniteLossError(RuntimeError):
@@ -34,6 +61,7 @@ class HiggsTrainer(Trainer):
     def __init__(
         self, *args: Any, text_loss_weight: float = 1.0, lengths: list[int] | None = None, **kwargs: Any
     ) -> None:
+        check_workarounds()
         super().__init__(*args, **kwargs)
         self.lengths = lengths
         self.text_loss_weight = text_loss_weight

@@ -31,7 +31,9 @@ def write_clip(
     return path
 
 
-def smoke_recipe(folder: Path, cache_dir: Path, extra: str = "", train: str = "", name: str = "t") -> Path:
+def smoke_recipe(
+    folder: Path, cache_dir: Path, extra: str = "", train: str = "", name: str = "t", model: str = ""
+) -> Path:
     """A recipe over a copy of the shipped smoke data, small enough for a test."""
     data = folder / "smoke-data"
     if not data.exists():
@@ -44,6 +46,7 @@ output_dir = "{folder / "adapters"}"
 [model]
 base = "tiny-random"
 audio_tokenizer = "tiny-random"
+{model}
 
 [lora]
 r = 8

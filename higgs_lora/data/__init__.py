@@ -2,7 +2,15 @@
 
 from .collate import TrainingCollator
 from .prepare import PreparedClip, PreparedData, prepare
-from .samples import Example, SpeechDataset, build_examples, chatml_sample, encode_example, split_examples
+from .samples import (
+    Example,
+    SpeechDataset,
+    build_examples,
+    chatml_sample,
+    encode_example,
+    reference_note,
+    split_examples,
+)
 from .sources import Clip, Skip, read_clips
 
 __all__ = [
@@ -18,5 +26,6 @@ __all__ = [
     "encode_example",
     "prepare",
     "read_clips",
+    "reference_note",
     "split_examples",
 ]

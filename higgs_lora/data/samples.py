@@ -103,6 +103,22 @@ def build_examples(clips: list[PreparedClip], reference: str, seed: int) -> list
     return examples
 
 
+def reference_note(clips: list[PreparedClip], reference: str) -> str | None:
+    """What `reference = "same_speaker"` does on this data when clips carry no speaker label: they
+    are all one speaker to it. Right for a single-voice data set, wrong for a mixed one: say so."""
+    if reference != "same_speaker":
+        return None
+    unlabelled = sum(1 for item in clips if item.clip.speaker is None)
+    if not unlabelled:
+        return None
+    which = "the data has no speaker labels, so all" if unlabelled == len(clips) else f"{unlabelled} of"
+    return (
+        f'[data] reference = "same_speaker": {which} {len(clips)} clips without a speaker label are '
+        "treated as one speaker (fine for one voice; for several, give each row a \"speaker\" in a JSONL "
+        "manifest)."
+    )
+
+
 def split_examples(examples: list[Example], eval_fraction: float, seed: int) -> tuple[list[Example], list[Example]]:
     """Deterministic train/eval split; at least one eval example when eval_fraction > 0 and n >= 2."""
     if eval_fraction <= 0 or len(examples) < 2:

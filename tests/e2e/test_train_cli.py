@@ -39,6 +39,10 @@ def test_smoke_recipe_trains_an_adapter_and_the_loss_halves(smoke_run) -> None:
     assert metrics["data_wait_fraction"] < 0.1, "cached codes: loading never holds training up"
     assert "waiting for data" in result.stdout
     assert "prepared 12 clips" in result.stdout
+    # same_speaker on data without speaker labels: said in the warnings, the summary and metrics.
+    note = "all 12 clips without a speaker label are treated as one speaker"
+    assert note in result.stderr and "note: [data] reference" in result.stdout
+    assert any(note in n for n in metrics["notes"])
     assert (adapter / "loss.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert any((adapter / "logs").iterdir()), "TensorBoard event files"
 

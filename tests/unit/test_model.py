@@ -157,3 +157,32 @@ def test_4bit_layers_stay_as_loaded_through_evaluation_and_take_empty_inputs(
         assert layer(torch.zeros(0, 64)).shape == (0, 128)
     model.train()
     assert loss_of(model, batch).item() == before
+
+
+def test_speak_and_merge_choose_full_precision_only_where_it_fits_the_gpu(tmp_path: Path) -> None:
+    """The automatic choices, with a GPU's free memory simulated (the decision is plan's arithmetic)."""
+    from unittest import mock
+
+    from safetensors.torch import save_file
+
+    from higgs_lora.merge import merge_runtime
+    from higgs_lora.model.load import Runtime
+    from higgs_lora.recipe import ModelConfig
+    from higgs_lora.speak import choose_speech_quantization
+
+    real = ModelConfig(compute_dtype="bfloat16")
+    gpu = Runtime(torch.device("cuda", 0), torch.bfloat16)
+    assert choose_speech_quantization(real, Runtime(torch.device("cpu"), torch.float32)) == "none"
+    save_file(
+        {"base_model.model.x.lora_A.weight": torch.zeros(16, 3072)},
+        str(tmp_path / "adapter_model.safetensors"),
+    )
+    for free_gib, speech, merge_device in ((11.5, "nf4", "cpu"), (80, "none", "cuda")):
+        with (
+            mock.patch("torch.cuda.mem_get_info", return_value=(int(free_gib * 2**30), 80 * 2**30)),
+            mock.patch("torch.cuda.is_available", return_value=True),
+            mock.patch("torch.cuda.current_device", return_value=0),
+        ):
+            assert choose_speech_quantization(real, gpu) == speech
+            assert merge_runtime("auto", real, tmp_path).device.type == merge_device
+    assert merge_runtime("cpu", real, tmp_path).device.type == "cpu"

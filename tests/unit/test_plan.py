@@ -95,3 +95,51 @@ def test_plan_predicts_the_memory_a_training_step_allocates(tmp_path: Path, chec
 
     measured, predicted = measure(Case(20.0, 10.0, checkpointing=checkpointing), "tiny-random", tmp_path)
     assert 0.9 <= predicted / measured <= 1.4, (measured, predicted)
+
+
+def test_plan_predicts_every_verb_and_what_the_kit_will_choose_on_a_12gb_card() -> None:
+    from higgs_lora.plan_inference import plan_verbs
+
+    recipe = load_recipe(REPO / "recipes" / "single-speaker-12gb.toml")
+    full, nf4, merge_gpu, merge_cpu = plan_verbs(recipe, parse_bytes("12GB"))
+    assert not full.fits and nf4.fits
+    assert "speak picks --quantization nf4 on this card by itself (fits)" in full.report()
+    assert 10 * GIB < full.live < 13 * GIB < full.total  # bf16 weights 10.75 GiB + KV caches + tokenizer
+    kv = dict(nf4.parts)["static KV caches (1024 + 4096 positions)"]
+    assert 1.0 * GIB < kv < 1.2 * GIB  # 56 KV layers x 8 heads x 128 x 5120 positions, bf16
+    assert not merge_gpu.fits and "merge runs on CPU by itself" in merge_gpu.report()
+    assert merge_cpu.device == "CPU" and merge_cpu.total == merge_cpu.live  # RAM: no CUDA context
+    _, nf4_8gb, _, _ = plan_verbs(recipe, parse_bytes("8GB"))
+    assert nf4_8gb.fits
+
+
+def test_listening_while_training_is_counted_in_the_training_plan() -> None:
+    recipe = load_recipe(REPO / "recipes" / "single-speaker-12gb.toml")
+    quiet = plan(recipe, "12GB")
+    listening = plan(recipe.model_copy(update={"samples": recipe.samples.model_copy(update={
+        "texts": ["Hello."], "every_steps": 100})}), "12GB")  # fmt: skip
+    assert listening.listening_resident > GIB  # KV caches + the audio tokenizer stay resident
+    assert listening.total > quiet.total + listening.listening_resident
+    assert "listening ([samples]: KV caches, audio tokenizer)" in listening.report()
+
+
+def test_the_frame_rate_comes_from_the_audio_tokenizer_not_its_name(tmp_path: Path) -> None:
+    import json
+
+    from higgs_lora.model.tiny import TINY_AUDIO_TOKENIZER_CONFIG
+    from higgs_lora.plan_inference import audio_tokenizer_facts
+
+    assert audio_tokenizer_facts(ModelConfig(audio_tokenizer="tiny-random"))[0] == 50.0  # 16 kHz / 320
+    folder = tmp_path / "my-codec"
+    folder.mkdir()
+    (folder / "config.json").write_text(json.dumps({**TINY_AUDIO_TOKENIZER_CONFIG, "ratios": [8, 5, 4, 4]}))
+    assert audio_tokenizer_facts(ModelConfig(audio_tokenizer=str(folder)))[0] == 25.0  # 16 kHz / 640
+
+
+def test_plan_predicts_what_speaking_allocates(tmp_path: Path) -> None:
+    """Audio tokenizer, KV caches, reference encoding, the prompt's forward, sampling and decoding,
+    against the live tensor bytes of a real `speak` (profiled) with a 10 s reference."""
+    from benchmarks.plan_check import measure_speech
+
+    measured, predicted = measure_speech("tiny-random", tmp_path, seconds=1.0)
+    assert 0.8 <= predicted / measured <= 1.4, (measured, predicted)

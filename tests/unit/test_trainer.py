@@ -113,3 +113,16 @@ def test_training_steps_in_cuda_mixed_precision_rehearsed_on_cpu(
     trainer.train()
     losses = [entry["loss"] for entry in trainer.state.log_history if "loss" in entry]
     assert len(losses) == 3 and all(math.isfinite(loss) for loss in losses)
+
+
+def test_trainer_workarounds_refuse_a_transformers_they_were_not_written_for() -> None:
+    from higgs_lora.errors import HiggsLoraError
+    from higgs_lora.trainer import check_workarounds
+
+    check_workarounds()  # the installed, pinned version
+    with pytest.raises(HiggsLoraError) as caught:
+        check_workarounds("4.48.0")
+    message = str(caught.value)
+    assert "transformers 4.48.0 is outside" in message
+    assert "gradient accumulation as a true mean" in message and "optimizer state" in message
+    assert "numpy RNG state" not in message, "that one is still right in 4.48"
