@@ -161,6 +161,29 @@ def measure_speech(base: str, folder: Path, seconds: float = 2.0) -> tuple[int, 
     return measured, predicted
 
 
+def measure_merge(folder: Path) -> tuple[int, int]:
+    """(measured peak of a whole fp32 `merge` on CPU, plan's estimate), for a random tiny adapter."""
+    import json
+
+    from higgs_lora.merge import merge
+    from higgs_lora.model import apply_lora, load_base_model
+    from higgs_lora.plan_inference import merge_plan
+    from higgs_lora.recipe import LoraConfig, ModelConfig
+
+    config = ModelConfig(base="tiny-random", quantization="none", compute_dtype="float32")
+    lora = apply_lora(load_base_model(config), LoraConfig(r=8, targets=["attention", "audio_ffn", "heads"]))
+    adapter = folder / "adapter"
+    lora.save_pretrained(adapter, save_embedding_layers=False)
+    settings = json.loads((adapter / "adapter_config.json").read_text())
+    (adapter / "adapter_config.json").write_text(
+        json.dumps({**settings, "base_model_name_or_path": "tiny-random"})
+    )
+    lora_params = sum(p.numel() for n, p in lora.named_parameters() if "lora_" in n)
+    del lora
+    measured = step_peak_bytes(lambda: merge(adapter, out=folder / "merged", dtype="fp32", device="cpu"))
+    return measured, merge_plan(config, lora_params, 4, None, "CPU").total
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--model", choices=["proxy", "tiny"], default="proxy")
@@ -171,9 +194,12 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         if args.verbs:
             measured, predicted = measure_speech("tiny-random", Path(tmp))
-            print("tiny model, speak with a 10 s reference, float32, CPU (weights not counted)")
-            print(f"measured {measured / 2**20:.1f} MiB, plan {predicted / 2**20:.1f} MiB: "
-                  f"plan/measured {predicted / measured:.2f}")  # fmt: skip
+            print("tiny model, float32, CPU")
+            print(f"speak with a 10 s reference (weights not counted): measured {measured / 2**20:.1f} MiB, "
+                  f"plan {predicted / 2**20:.1f} MiB, plan/measured {predicted / measured:.2f}")  # fmt: skip
+            measured, predicted = measure_merge(Path(tmp))
+            print(f"merge on CPU (whole verb): measured {measured / 2**20:.1f} MiB, "
+                  f"plan {predicted / 2**20:.1f} MiB, plan/measured {predicted / measured:.2f}")  # fmt: skip
             return 0
         base = "tiny-random" if args.model == "tiny" else str(proxy_checkpoint(Path(tmp) / "proxy"))
         print(f"{args.model} model, NF4, LoRA r=16 attention + audio_ffn, float32 compute, CPU")

@@ -19,6 +19,9 @@ from .plan import CUDA_CONTEXT_BYTES, FRAGMENTATION, GIB, TEXT_TOKENS_FIXED, TEX
 KV_CACHE_LENGTHS = (1024, 4096)  # the static caches speak.Speaker sizes, as boson's serve engine does
 REFERENCE_SECONDS = 10.0  # a typical voice-cloning reference clip in the prompt
 LOGITS_COPIES = 2.5  # fp32-sized copies of the prompt's text logits alive at generation's peak
+PROBE_TOKENS = 144  # merge.probe_batch's length with the byte-level tiny tokenizer (fewer with Llama-3's)
+PROBE_COPIES = 4  # fp32 outputs alive at the merge check's peak (see merge_plan)
+SHARD_BYTES = 5 * GIB  # transformers' default checkpoint shard size, read whole while loading
 # The official audio tokenizer when its config.json cannot be read (offline, not cached): a 24 kHz,
 # 25 frames/s codec around HuBERT-base; its weights estimated at ~0.75 GiB (fp32, about 200M
 # parameters). Read from the tokenizer itself whenever its config is available.
@@ -112,19 +115,25 @@ def generation_parts(model: Any, config: Any, act: int) -> list[tuple[str, int]]
 
 
 def merge_plan(model: Any, lora_params: int, dtype_bytes: int, budget: int | None, device: str) -> VerbPlan:
-    """`merge`: the base in the output dtype (never 4-bit), the adapter, and the probe's two forwards."""
+    """`merge`: the base in the output dtype (never 4-bit), the adapter, and either loading (one
+    checkpoint shard read beside the weights, in RAM) or the numeric check, whichever is larger."""
     from .plan import _config, _meta_model, predicted_weight_bytes
 
     config = _config(model)
     weights = predicted_weight_bytes(_meta_model(config), "none", False, dtype_bytes, [])
     text = config.text_config
-    probe_tokens = 128  # merge.probe_batch: a short reference + target and their text
-    probe = 2 * probe_tokens * (text.vocab_size + 7 * text.hidden_size + 4 * text.intermediate_size) * 4
+    # merge.probe_batch through the model twice: the adapted outputs are kept while the merged ones
+    # are computed, then one in-place difference; the forward's own buffers come on top (~1 copy).
+    probe = PROBE_COPIES * PROBE_TOKENS * (text.vocab_size + config.audio_num_codebooks * 1026) * 4
     parts = [
         (f"base weights ({dtype_bytes * 8}-bit floats)", weights),
         ("LoRA weights", lora_params * dtype_bytes),
-        ("probe outputs, adapted and merged", probe),
     ]
+    if device == "CPU":  # the checkpoint is read on the host; a GPU merge moves it over afterwards
+        shard = min(weights, SHARD_BYTES)
+        parts.append(("loading (one checkpoint shard) or the probe check", max(shard, probe)))
+    else:
+        parts.append(("probe outputs, adapted and merged", probe))
     return VerbPlan(f"merge --device {device.lower()}", device, parts, budget)
 
 

@@ -143,3 +143,11 @@ def test_plan_predicts_what_speaking_allocates(tmp_path: Path) -> None:
 
     measured, predicted = measure_speech("tiny-random", tmp_path, seconds=1.0)
     assert 0.8 <= predicted / measured <= 1.4, (measured, predicted)
+
+
+def test_plan_predicts_what_merging_on_cpu_allocates(tmp_path: Path) -> None:
+    """The whole verb (load, adapt, probe twice, merge in place, save) against its profiled peak."""
+    from benchmarks.plan_check import measure_merge
+
+    measured, predicted = measure_merge(tmp_path)
+    assert 0.9 <= predicted / measured <= 1.4, (measured, predicted)
