@@ -45,7 +45,7 @@ def test_a_native_layout_checkpoint_is_refused_naming_both_ways_out(tmp_path: Pa
     assert "transformers-native layout (model_type 'higgs_audio_v2')" in message
     assert "[model] revision" in message and "native backend" in message
     (tmp_path / "config.json").write_text(json.dumps({"model_type": "llama"}))
-    with pytest.raises(ModelError, match="'llama' model, not Higgs Audio v2"):
+    with pytest.raises(ModelError, match="'llama' model; Higgs Audio v2 checkpoints"):
         check_model_layout(str(tmp_path), None)
 
 

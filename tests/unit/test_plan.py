@@ -104,7 +104,7 @@ def test_plan_predicts_every_verb_and_what_the_kit_will_choose_on_a_12gb_card() 
     full, nf4, merge_gpu, merge_cpu = plan_verbs(recipe, parse_bytes("12GB"))
     assert not full.fits and nf4.fits
     assert "speak picks --quantization nf4 on this card by itself (fits)" in full.report()
-    assert 10 * GIB < full.live < 13 * GIB < full.total  # bf16 weights 10.75 GiB + KV caches + tokenizer
+    assert 10 * GIB < full.live < 14 * GIB < full.total  # bf16 weights 10.75 GiB + KV caches + tokenizer
     kv = dict(nf4.parts)["static KV caches (1024 + 4096 positions)"]
     assert 1.0 * GIB < kv < 1.2 * GIB  # 56 KV layers x 8 heads x 128 x 5120 positions, bf16
     assert not merge_gpu.fits and "merge runs on CPU by itself" in merge_gpu.report()
