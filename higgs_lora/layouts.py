@@ -104,6 +104,8 @@ def detect_layout(keys: Iterable[str], where: str = "checkpoint") -> Layout:
     seen: dict[Layout | None, str] = {}
     for key in keys:
         seen.setdefault(key_layout(key), key)
+    if not seen:
+        raise HiggsLoraError(f"{where}: holds no tensors.")
     if None in seen:
         raise HiggsLoraError(
             f"{where}: key {seen[None]!r} belongs to neither Higgs Audio v2 layout (boson keys start with "
@@ -171,7 +173,8 @@ def _convert_target_name(name: str, to: Layout) -> str:
     return _rename(name, _TO_NATIVE if to == "native" else _TO_BOSON) or name
 
 
-# Regex versions of the roots: (source regex prefix, target regex prefix), tried in order.
+# Regex versions of the rooted prefixes: (source regex prefix, target regex prefix), tried in order. The
+# native heads have no prefix of their own: `_convert_alternative` recognises them by what they select.
 _REGEX_TO_NATIVE = (
     (r"layers\.", r"model\.layers\."),
     (r"embed_tokens", r"model\.embed_tokens"),
@@ -182,20 +185,34 @@ _REGEX_TO_NATIVE = (
 _REGEX_TO_BOSON = (
     (r"model\.embed_audio_tokens\.embed_audio_tokens", r"audio_codebook_embeddings"),
     (r"model\.", ""),
-    (r"(?:text_lm_head|audio_lm_head)", r"audio_decoder_proj\.(?:text_lm_head|audio_lm_head)"),
-    (r"(?:audio_lm_head|text_lm_head)", r"audio_decoder_proj\.(?:audio_lm_head|text_lm_head)"),
-    (r"audio_lm_head", r"audio_decoder_proj\.audio_lm_head"),
-    (r"text_lm_head", r"audio_decoder_proj\.text_lm_head"),
 )
+_NATIVE_HEADS = {"audio_lm_head", "text_lm_head"}
 
 
 def _convert_alternative(part: str, to: Layout) -> str:
-    inner = part[3:-1] if _is_group(part) else part
+    group = _is_group(part)
+    inner = part[3:-1] if group else part
     for source, target in _REGEX_TO_NATIVE if to == "native" else _REGEX_TO_BOSON:
         if inner.startswith(source):
             inner = target + inner[len(source) :]
             break
-    return f"(?:{inner})" if _is_group(part) else inner
+    else:
+        heads = {name for name in _NATIVE_HEADS if re.fullmatch(inner, name)}
+        only_heads = not any(re.fullmatch(inner, n) for n in module_names("native", 1) if n not in heads)
+        neutral = all(re.fullmatch(inner, f"audio_decoder_proj.{name}") for name in heads)  # e.g. ".*lm_head"
+        if to == "boson" and heads and only_heads and not neutral:
+            return _prefix_heads(part, inner, group)
+    return f"(?:{inner})" if group else inner
+
+
+def _prefix_heads(part: str, inner: str, group: bool) -> str:
+    """`audio_decoder_proj.` before a native head alternative, grouped so `a|b` stays one alternative,
+    and without adding groups the boson original did not have (the kit's regex round-trips exactly)."""
+    if group and _is_group(inner):
+        return rf"(?:audio_decoder_proj\.{inner})"
+    if group or len(_alternatives(inner)) == 1:
+        return rf"audio_decoder_proj\.{part}"
+    return rf"audio_decoder_proj\.(?:{inner})"
 
 
 def _alternatives(regex: str) -> list[str]:

@@ -126,6 +126,8 @@ def test_detect_layout_refuses_mixed_and_foreign_keys() -> None:
         detect_layout(["layers.0.mlp.up_proj.weight", "model.norm.weight"], "x.safetensors")
     with pytest.raises(HiggsLoraError, match=r"x.safetensors: key 'transformer.h.0.attn' belongs to neither"):
         detect_layout(["transformer.h.0.attn"], "x.safetensors")
+    with pytest.raises(HiggsLoraError, match="x.safetensors: holds no tensors"):
+        detect_layout([], "x.safetensors")
 
 
 def test_state_dict_conversion_joins_split_weights_and_drops_recomputed_buffers() -> None:
@@ -189,6 +191,20 @@ def test_list_targets_rename_rooted_names_and_keep_suffixes() -> None:
         "audio_codebook_embeddings",
         "audio_lm_head",
     ]
+
+
+@pytest.mark.parametrize(
+    "regex",
+    [
+        r"audio_decoder_proj\.audio_lm_head",
+        r"(?:audio_decoder_proj\.(?:text_lm_head|audio_lm_head))",
+        r"audio_decoder_proj\.(?:text_lm_head|audio_lm_head)|layers\.0\.mlp\.up_proj",
+        r".*lm_head",  # layout-neutral: selects the heads in both, so it stays as written
+        r"layers\.(?:0|1)\.self_attn\.[qv]_proj|audio_codebook_embeddings|embed_tokens",
+    ],
+)
+def test_hand_written_regexes_round_trip_exactly(regex: str) -> None:
+    assert convert_targets(convert_targets(regex, "native"), "boson") == regex
 
 
 def test_layout_neutral_regex_is_kept_and_an_ambiguous_one_refused() -> None:
