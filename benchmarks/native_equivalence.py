@@ -194,6 +194,7 @@ def check(folder: Path) -> dict[str, Any]:
             f"{name:>5}: max |text diff| {text_diff:.3g}, max |audio diff| {audio_diff:.3g} "
             f"(adapter moves audio logits by {results[name]['adapter_changes_audio_by']:.3g})"
         )
+    results["config_round_trip_mismatches"] = config_round_trip()
     worst = max(
         max(r["max_abs_text_logit_diff"], r["max_abs_audio_logit_diff"])
         for n, r in results.items()
@@ -203,6 +204,25 @@ def check(folder: Path) -> dict[str, Any]:
     (folder / "native_equivalence.json").write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     print(f"worst {worst:.3g} ({'within' if worst <= TOLERANCE else 'ABOVE'} {TOLERANCE:g})")
     return results
+
+
+def config_round_trip() -> dict[str, Any]:
+    """The config transformers' conversion script writes for the real checkpoint (defaults, codebook_size
+    1026) → boson → native again: every field the native class reads must come back unchanged."""
+    from transformers import HiggsAudioV2Config
+
+    from higgs_lora.layouts import boson_config_from_native, native_config_from_boson
+
+    original = HiggsAudioV2Config(codebook_size=1026).to_dict()
+    again = native_config_from_boson(boson_config_from_native(original))
+    rebuilt = HiggsAudioV2Config(
+        **{k: v for k, v in again.items() if k not in ("model_type", "architectures")}
+    )
+    rebuilt_dict = rebuilt.to_dict()
+    fields = [k for k in original if k not in ("transformers_version", "architectures")]
+    mismatches = {k: [original[k], rebuilt_dict.get(k)] for k in fields if original[k] != rebuilt_dict.get(k)}
+    print(f"config round trip (native defaults → boson → native): {mismatches or 'identical'}")
+    return mismatches
 
 
 def main() -> None:

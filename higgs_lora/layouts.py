@@ -413,6 +413,23 @@ _SHARED_TEXT_FIELDS = (
     "attention_dropout",
     "mlp_bias",
 )
+# transformers' LlamaConfig defaults (boson's text_config), used for a field its config.json omits: the native
+# class defaults differ for some (rms_norm_eps 1e-5, not 1e-6), which would change the network silently.
+_LLAMA_DEFAULTS = {
+    "vocab_size": 32000,
+    "hidden_size": 4096,
+    "intermediate_size": 11008,
+    "num_hidden_layers": 32,
+    "num_attention_heads": 32,
+    "hidden_act": "silu",
+    "max_position_embeddings": 2048,
+    "initializer_range": 0.02,
+    "rms_norm_eps": 1e-6,
+    "pretraining_tp": 1,
+    "attention_bias": False,
+    "attention_dropout": 0.0,
+    "mlp_bias": False,
+}
 
 
 def native_config_from_boson(config: dict[str, Any]) -> dict[str, Any]:
@@ -421,7 +438,8 @@ def native_config_from_boson(config: dict[str, Any]) -> dict[str, Any]:
     Refuses boson variants the native class cannot express (another adapter type, dual FFN on only some
     layers, an audio tower, audio FFN of another size). Field mapping follows transformers'
     `convert_higgs_audio_v2_to_hf.py`; the codebook size includes the stream BOS/EOS (1024 → 1026)."""
-    text = dict(config.get("text_config") or {})
+    text = {**_LLAMA_DEFAULTS, **(config.get("text_config") or {})}
+    text.setdefault("num_key_value_heads", text["num_attention_heads"])
     problems = [
         f"{key} = {config.get(key)!r} (native needs {value!r})"
         for key, value in _REQUIRED_BOSON.items()
@@ -470,20 +488,58 @@ def native_config_from_boson(config: dict[str, Any]) -> dict[str, Any]:
     return native
 
 
+# HiggsAudioV2Config's defaults (transformers 5.x configuration_higgs_audio_v2.py), for omitted fields.
+_NATIVE_DEFAULTS: dict[str, Any] = {
+    "vocab_size": 128256,
+    "hidden_size": 3072,
+    "intermediate_size": 8192,
+    "num_hidden_layers": 28,
+    "num_attention_heads": 24,
+    "num_key_value_heads": 8,
+    "hidden_act": "silu",
+    "max_position_embeddings": 2048,
+    "initializer_range": 0.02,
+    "rms_norm_eps": 1e-5,
+    "pretraining_tp": 1,
+    "attention_bias": False,
+    "attention_dropout": 0.0,
+    "mlp_bias": False,
+    "head_dim": 128,
+    "pad_token_id": 128001,
+    "bos_token_id": 1,
+    "eos_token_id": 128009,
+    "num_codebooks": 8,
+    "codebook_size": 1024,
+    "audio_token_id": 128016,
+    "audio_bos_token_id": 128013,
+    "audio_stream_bos_id": 1024,
+    "audio_stream_eos_id": 1025,
+    "rope_parameters": {
+        "factor": 32.0,
+        "rope_theta": 500000.0,
+        "high_freq_factor": 0.5,
+        "low_freq_factor": 0.125,
+        "original_max_position_embeddings": 1024,
+        "rope_type": "llama3",
+    },
+}
+
+
 def boson_config_from_native(config: dict[str, Any]) -> dict[str, Any]:
     """A boson `HiggsAudioConfig` dict for a native `HiggsAudioV2Config` dict (the reverse mapping)."""
     if config.get("model_type") not in (None, "higgs_audio_v2"):
         raise HiggsLoraError(f"config model_type {config.get('model_type')!r} is not higgs_audio_v2.")
-    text: dict[str, Any] = {k: config[k] for k in _SHARED_TEXT_FIELDS if k in config}
-    rope = dict(config.get("rope_parameters") or {"rope_type": "default", "rope_theta": 500000.0})
+    config = {**_NATIVE_DEFAULTS, **{k: v for k, v in config.items() if v is not None}}
+    text: dict[str, Any] = {k: config[k] for k in _SHARED_TEXT_FIELDS}
+    rope = dict(config["rope_parameters"])
     text["rope_theta"] = rope.pop("rope_theta", 10000.0)
     text["rope_scaling"] = None if rope.get("rope_type", "default") == "default" else rope
     text.update(
         model_type="llama",
-        head_dim=config.get("head_dim") or config["hidden_size"] // config["num_attention_heads"],
-        bos_token_id=config.get("bos_token_id"),
-        eos_token_id=config.get("eos_token_id"),
-        pad_token_id=config.get("pad_token_id"),
+        head_dim=config["head_dim"],
+        bos_token_id=config["bos_token_id"],
+        eos_token_id=config["eos_token_id"],
+        pad_token_id=config["pad_token_id"],
         tie_word_embeddings=False,
     )
     layers = config["num_hidden_layers"]
@@ -497,13 +553,13 @@ def boson_config_from_native(config: dict[str, Any]) -> dict[str, Any]:
         audio_ffn_intermediate_size=config["intermediate_size"],
         encode_whisper_embed=False,
         use_delay_pattern=True,
-        audio_num_codebooks=config.get("num_codebooks", 8),
-        audio_codebook_size=config.get("codebook_size", 1026) - 2,
-        audio_stream_bos_id=config.get("audio_stream_bos_id", 1024),
-        audio_stream_eos_id=config.get("audio_stream_eos_id", 1025),
-        audio_out_token_idx=config.get("audio_token_id", 128016),
-        audio_out_bos_token_id=config.get("audio_bos_token_id", 128013),
-        pad_token_id=config.get("pad_token_id", 128001),
+        audio_num_codebooks=config["num_codebooks"],
+        audio_codebook_size=config["codebook_size"] - 2,  # native counts the stream BOS/EOS
+        audio_stream_bos_id=config["audio_stream_bos_id"],
+        audio_stream_eos_id=config["audio_stream_eos_id"],
+        audio_out_token_idx=config["audio_token_id"],
+        audio_out_bos_token_id=config["audio_bos_token_id"],
+        pad_token_id=config["pad_token_id"],
     )
     if config.get("dtype") or config.get("torch_dtype"):
         boson["torch_dtype"] = config.get("dtype") or config.get("torch_dtype")

@@ -331,7 +331,7 @@ def test_checkpoint_folder_to_native_and_back_loads_the_same_weights(tmp_path: P
     assert all(torch.equal(actual[k], v) for k, v in expected.items())
 
 
-def test_native_config_maps_the_real_checkpoint_fields() -> None:
+def test_native_config_maps_a_llama3_rope_full_size_config() -> None:
     real = {
         "text_config": {
             "vocab_size": 128256, "hidden_size": 3072, "intermediate_size": 8192, "num_hidden_layers": 28,
@@ -355,6 +355,24 @@ def test_native_config_maps_the_real_checkpoint_fields() -> None:
     back = boson_config_from_native(native)
     assert back["audio_codebook_size"] == 1024 and back["text_config"]["rope_scaling"]["factor"] == 32.0
     assert native_config_from_boson(back)["rope_parameters"] == native["rope_parameters"]
+
+
+def test_native_config_fills_omitted_text_fields_with_llama_defaults_not_native_ones() -> None:
+    config = {
+        "text_config": {
+            "hidden_size": 64,
+            "intermediate_size": 128,
+            "num_hidden_layers": 2,
+            "num_attention_heads": 4,
+        },
+        "audio_adapter_type": "dual_ffn_fast_forward",
+        "audio_dual_ffn_layers": [0, 1],
+        "audio_ffn_hidden_size": 64,
+        "audio_ffn_intermediate_size": 128,
+    }
+    native = native_config_from_boson(config)
+    assert native["rms_norm_eps"] == 1e-6 and native["num_key_value_heads"] == 4 and native["head_dim"] == 16
+    assert native["rope_parameters"] == {"rope_type": "default", "rope_theta": 10000.0}
 
 
 def test_native_config_refuses_what_the_native_class_cannot_express() -> None:
