@@ -7,6 +7,7 @@ Everything the CLI does is a function here:
     result = higgs_lora.train(recipe)           # adapters/smoke/
     model = higgs_lora.load_adapter(result.adapter_dir)
     higgs_lora.merge("adapters/smoke")         # adapters/smoke/merged/
+    higgs_lora.convert_adapter("adapters/smoke", to="native")  # adapters/smoke-native/
     higgs_lora.speak("Hello.", adapter="adapters/smoke", out="hello.wav")
 
 Heavy libraries (torch, transformers, peft) are imported on first use, not here.
@@ -22,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from .adapter import AdapterInfo, list_adapters, load_adapter, read_adapter
 from .errors import DataError, HiggsLoraError, ModelError, OutputExistsError, RecipeError
 from .export import ChecksumError, export, import_adapter, verify_checksums
+from .layouts import convert_adapter
 from .merge import MergeMismatchError, MergeResult, merge
 from .plan import MemoryPlan, plan
 from .recipe import Recipe, load_recipe
@@ -46,6 +48,7 @@ __all__ = [
     "Speaker",
     "Speech",
     "TrainResult",
+    "convert_adapter",
     "export",
     "higgs_loss",
     "import_adapter",

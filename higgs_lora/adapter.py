@@ -148,6 +148,14 @@ def check_fits(adapter_dir: str | Path, base: ModelConfig, trust_pickle: bool = 
 
     folder = Path(adapter_dir)
     config = adapter_config(folder, trust_pickle)
+    if (folder / ADAPTER_WEIGHTS).is_file():
+        from .layouts import adapter_layout
+
+        if adapter_layout(folder) == "native":
+            raise ModelError(
+                f"adapter {folder} is in the transformers-native layout; this kit loads the boson layout. "
+                f"Convert it: higgs-lora convert {folder} --to boson"
+            )
     base_config = check_model_layout(resolve_base(base.base), base.revision, what="base")
     with init_empty_weights():
         model = HiggsAudioModel(HiggsAudioConfig(**base_config))

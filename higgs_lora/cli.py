@@ -62,7 +62,15 @@ def _merge(args: argparse.Namespace) -> None:
         device=args.device,
         force=args.force,
         trust_pickle=args.trust_pickle,
+        layout=args.layout,
     )
+
+
+def _convert(args: argparse.Namespace) -> None:
+    from .layouts import convert_adapter
+
+    out = convert_adapter(args.adapter, to=args.to, out=args.out, force=args.force)
+    print(f"converted {args.adapter} → {out} ({args.to} layout)")
 
 
 def _export(args: argparse.Namespace) -> None:
@@ -203,6 +211,24 @@ def _add_merge(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--force", action="store_true", help="replace an existing output folder")
     parser.add_argument("--trust-pickle", action="store_true", help=TRUST_PICKLE_HELP)
+    parser.add_argument(
+        "--layout",
+        default="boson",
+        choices=["boson", "native"],
+        help="checkpoint layout: boson (boson-multimodal's HiggsAudioModel) or native (transformers >= 5.3)",
+    )
+
+
+def _add_convert(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("adapter", help="adapter folder, e.g. adapters/NAME")
+    parser.add_argument(
+        "--to",
+        required=True,
+        choices=["native", "boson"],
+        help="native: for transformers >= 5.3 HiggsAudioV2ForConditionalGeneration; boson: for this kit",
+    )
+    parser.add_argument("--out", help="output folder (default: ADAPTER-native or ADAPTER-boson beside it)")
+    parser.add_argument("--force", action="store_true", help="replace an existing output folder")
 
 
 def _add_export(parser: argparse.ArgumentParser) -> None:
@@ -266,6 +292,11 @@ VERBS: dict[
     ),
     "plan": ("predict peak GPU memory of a recipe before running it", _add_plan, _plan),
     "merge": ("fold an adapter into full-precision base weights → a checkpoint", _add_merge, _merge),
+    "convert": (
+        "rename an adapter's weights between the boson and transformers-native layouts",
+        _add_convert,
+        _convert,
+    ),
     "speak": ("generate speech with an adapter or a merged model → WAV", _add_speak, _speak),
     "export": ("package an adapter (.zip or folder) with checksums and a model card", _add_export, _export),
     "import": ("verify and install an exported adapter package into adapters/", _add_import, _import),

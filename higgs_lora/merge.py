@@ -53,8 +53,12 @@ def merge(
     device: str = "auto",
     force: bool = False,
     trust_pickle: bool = False,
+    layout: str = "boson",
 ) -> MergeResult:
     """Merge `adapter_dir` into its base (or `base`) in `dtype` and save a full checkpoint to `out`.
+
+    `layout`: "boson" (boson-multimodal's HiggsAudioModel) or "native" (transformers ≥ 5.3's
+    HiggsAudioV2ForConditionalGeneration): the checked boson checkpoint with renamed keys and config.
 
     `device`: "cuda", "cpu", or "auto": the GPU when `plan` predicts the full-precision model fits its
     free memory, else the CPU (slower, needs the same amount of RAM)."""
@@ -68,6 +72,8 @@ def merge(
 
     if dtype not in DTYPES:
         raise HiggsLoraError(f"--dtype {dtype!r}: choose one of {', '.join(DTYPES)}.")
+    if layout not in ("boson", "native"):
+        raise HiggsLoraError(f"--layout {layout!r}: choose boson or native.")
     adapter_dir = Path(adapter_dir)
     adapter_config(adapter_dir, trust_pickle)
     # Full precision in the output dtype, at the revisions the adapter was trained on.
@@ -109,7 +115,7 @@ def merge(
         tolerance,
         0,
     )
-    _save(merged_model, text_tokenizer, out, result, adapter_dir, force)
+    _save(merged_model, text_tokenizer, out, result, adapter_dir, force, layout)
     result.peak_memory_bytes = peak_memory_bytes(model.device)
     print(
         f"merged {adapter_dir} into {model_config.base} → {out} (peak memory {result.peak_memory_bytes / 2**30:.2f} GiB)"
@@ -186,7 +192,13 @@ def _outputs(model: Any, probe: dict[str, Any]) -> tuple[Any, Any]:
 
 
 def _save(
-    model: Any, text_tokenizer: Any, out: Path, result: MergeResult, adapter_dir: Path, force: bool
+    model: Any,
+    text_tokenizer: Any,
+    out: Path,
+    result: MergeResult,
+    adapter_dir: Path,
+    force: bool,
+    layout: str = "boson",
 ) -> None:
     """Write into a staging folder beside `out`, then swap it in: a failure leaves `out` as it was."""
     from boson_multimodal.model.higgs_audio import HiggsAudioModel
@@ -200,11 +212,16 @@ def _save(
         config = json.loads((staging / "config.json").read_text(encoding="utf-8"))
         config["architectures"] = [HiggsAudioModel.__name__]
         (staging / "config.json").write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
+        if layout == "native":  # the checked boson weights, renamed (higgs_lora.layouts)
+            from .layouts import convert_checkpoint_folder, native_card
+
+            convert_checkpoint_folder(staging, to="native")
         text_tokenizer.save_pretrained(staging)
-        record = {**asdict(result), "out": str(out), "adapter": str(adapter_dir.resolve())}
+        record = {**asdict(result), "out": str(out), "adapter": str(adapter_dir.resolve()), "layout": layout}
         record.pop("peak_memory_bytes")
         (staging / REPORT).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
-        (staging / "README.md").write_text(_card(result, adapter_dir), encoding="utf-8")
+        card = _card(result, adapter_dir) if layout == "boson" else native_card(result.out, result.dtype)
+        (staging / "README.md").write_text(card, encoding="utf-8")
         if out.exists():
             if not force:
                 raise OutputExistsError(f"{out} appeared while merging; nothing replaced.")
