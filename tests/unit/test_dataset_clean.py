@@ -37,7 +37,9 @@ def test_loudness_follows_bs1770_and_normalisation_hits_the_target() -> None:
     # BS.1770: a 1 kHz sine at 0 dBFS peak reads about -3 LUFS (K-weighting is ~+0.7 dB at 1 kHz)
     assert loudness(tone(amplitude=1.0), RATE) == pytest.approx(-3.0, abs=0.8)
     # 20 dB quieter reads 20 LU lower
-    assert loudness(tone(amplitude=0.1), RATE) - loudness(tone(amplitude=1.0), RATE) == pytest.approx(-20, abs=0.1)
+    assert loudness(tone(amplitude=0.1), RATE) - loudness(tone(amplitude=1.0), RATE) == pytest.approx(
+        -20, abs=0.1
+    )
     out, gain = normalize(tone(amplitude=0.01), RATE, Thresholds(target_lufs=-23.0))
     assert loudness(out, RATE) == pytest.approx(-23.0, abs=0.1) and gain > 0
 
@@ -90,7 +92,10 @@ def test_srt_and_vtt_cues(tmp_path: Path) -> None:
         encoding="utf-8",
     )
     cues = read_cues(srt)
-    assert [(c.start, c.end, c.text) for c in cues] == [(1.0, 2.5, "Hello there."), (62.25, 64.0, "Second line.")]
+    assert [(c.start, c.end, c.text) for c in cues] == [
+        (1.0, 2.5, "Hello there."),
+        (62.25, 64.0, "Second line."),
+    ]
     vtt = tmp_path / "memo.vtt"
     vtt.write_text("WEBVTT\n\n00:05.000 --> 00:07.100 align:start\n<v Ann>Hi.\n", encoding="utf-8")
     assert [(c.start, c.end, c.text) for c in read_cues(vtt)] == [(5.0, 7.1, "Hi.")]
