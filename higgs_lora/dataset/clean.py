@@ -24,7 +24,7 @@ class Thresholds:
     max_clipped_fraction: float = 0.001
     """Share of samples stuck at full scale (in runs of 3 or more) above which a clip is `clipped`."""
     min_snr_db: float = 15.0
-    min_speech_ratio: float = 0.5
+    min_speech_ratio: float = 0.35
     """Share of 32 ms windows the VAD calls speech, below which a clip is music or noise."""
 
 

@@ -5,12 +5,10 @@ Rules, in order:
    spans. Segments joined by a word are one run.
 2. A pause longer than `max_pause_seconds` always ends a clip (long silences inside a clip teach the
    model to pause at random).
-3. A stretch longer than `max_seconds` is split at its longest pause, recursively, so clips end
-   where the speaker paused longest (sentence ends rather than commas). Only pauses that leave a
-   quarter of the stretch (at most a third of `max_seconds`) on each side compete, when there are
-   any: otherwise one slightly longer pause near an end would chip off a string of tiny clips.
-4. A clip shorter than `min_seconds` is merged with the neighbour across the shorter pause, if that
-   pause is a short one and the result fits; otherwise it is dropped as `too_short`.
+3. Between such pauses, cuts are chosen together (dynamic programming, `_partition`): every clip
+   within `max_seconds`, none under `min_seconds` where avoidable, as few cuts as possible, at the
+   longest pauses (sentence ends rather than commas), lengths as even as that allows.
+4. A clip still shorter than `min_seconds` (alone between long pauses) is dropped as `too_short`.
 5. A single run longer than `max_seconds` with no pause inside is dropped as `too_long`: cutting it
    would cut inside a word.
 Each clip is padded into its neighbouring pauses (never past a pause's middle), so clips never overlap
@@ -100,8 +98,7 @@ def plan_cuts(
         return [], []
     groups: list[tuple[int, int]] = []  # inclusive run index ranges
     for first, last in _split_at(runs, 0, len(runs) - 1, lambda gap: gap > limits.max_pause_seconds):
-        groups.extend(_split_long(runs, first, last, limits))
-    groups = _merge_short(runs, groups, limits)
+        groups.extend(_partition(runs, first, last, limits))
     cuts: list[Cut] = []
     rejected: list[Rejected] = []
     for index, (first, last) in enumerate(groups):
@@ -135,51 +132,32 @@ def _split_at(runs: Runs, first: int, last: int, splits: Callable[[float], bool]
     return ranges
 
 
-def _split_long(runs: Runs, first: int, last: int, limits: Limits) -> list[tuple[int, int]]:
-    """Split [first, last] at its longest (balanced) pause until every part fits `max_seconds`
-    (speech span plus padding) or is a single run."""
-    if first == last or runs[last][1] - runs[first][0] + 2 * limits.pad_seconds <= limits.max_seconds:
-        return [(first, last)]
-    start, end = runs[first][0], runs[last][1]
-    side = min((end - start) / 4, limits.max_seconds / 3)
-    gaps = [(runs[i + 1][0] - runs[i][1], i) for i in range(first, last)]
-    balanced = [g for g in gaps if runs[g[1]][1] - start >= side and end - runs[g[1] + 1][0] >= side]
-    middle = (start + end) / 2
+def _partition(runs: Runs, first: int, last: int, limits: Limits) -> list[tuple[int, int]]:
+    """The best split of runs [first, last] into groups (dynamic programming over the pauses).
 
-    def score(gap: tuple[float, int]) -> tuple[int, float]:
-        # Pause lengths within the VAD's resolution (32 ms) count as equal; then the most central wins.
-        return round(gap[0] / 0.05), -abs(runs[gap[1]][1] - middle)
-
-    _, at = max(balanced or gaps, key=score)
-    return _split_long(runs, first, at, limits) + _split_long(runs, at + 1, last, limits)
-
-
-def _merge_short(runs: Runs, groups: list[tuple[int, int]], limits: Limits) -> list[tuple[int, int]]:
-    """Merge each group shorter than `min_seconds` into a neighbour across a short pause when the
-    result still fits."""
-    groups = list(groups)
-    changed = True
-    while changed:
-        changed = False
-        for i, (first, last) in enumerate(groups):
-            if runs[last][1] - runs[first][0] + 2 * limits.pad_seconds >= limits.min_seconds:
-                continue
-            options = []
-            if i > 0:
-                options.append((runs[first][0] - runs[groups[i - 1][1]][1], i - 1))
-            if i + 1 < len(groups):
-                options.append((runs[groups[i + 1][0]][0] - runs[last][1], i + 1))
-            for gap, j in sorted(options):
-                a, b = min(groups[i][0], groups[j][0]), max(groups[i][1], groups[j][1])
-                fits = runs[b][1] - runs[a][0] + 2 * limits.pad_seconds <= limits.max_seconds
-                if gap <= limits.max_pause_seconds and fits:
-                    groups[min(i, j)] = (a, b)
-                    del groups[max(i, j)]
-                    changed = True
-                    break
-            if changed:
-                break
-    return groups
+    Hard: a group of several runs fits `max_seconds` (speech span plus padding). Costs: a group under
+    `min_seconds` 1000; a cut at a pause of p seconds 1 / (p + 0.05), so few cuts, at long pauses;
+    a tiny 1e-4 * length² per group, so equal cut counts prefer even lengths."""
+    n = last - first + 1
+    best = [0.0] + [float("inf")] * n
+    choice = [0] * (n + 1)
+    for end in range(1, n + 1):
+        stop = runs[first + end - 1][1]
+        for begin in range(end - 1, -1, -1):
+            length = stop - runs[first + begin][0] + 2 * limits.pad_seconds
+            if begin < end - 1 and length > limits.max_seconds:
+                break  # longer groups only get longer
+            cost = best[begin] + 1e-4 * length**2 + (1000.0 if length < limits.min_seconds else 0.0)
+            if begin > 0:
+                cost += 1.0 / (runs[first + begin][0] - runs[first + begin - 1][1] + 0.05)
+            if cost < best[end] - 1e-12:
+                best[end], choice[end] = cost, begin
+    groups = []
+    end = n
+    while end > 0:
+        groups.append((first + choice[end], first + end - 1))
+        end = choice[end]
+    return groups[::-1]
 
 
 def assign_words(cuts: Sequence[Cut], words: Sequence[tuple[float, float, str]]) -> list[str]:
