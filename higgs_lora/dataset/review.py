@@ -13,7 +13,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from ..errors import DataError
+from ..errors import DataError, HiggsLoraError
 from ..fileio import write_text_atomic
 from .manifest import Edit, apply_edits, read_clip_records, read_edits, write_edits, write_manifest
 from .page import render_page
@@ -61,7 +61,10 @@ class ReviewServer:
         self.root = Path(root).resolve()
         read_clip_records(self.root)  # fail now, with the message, if this is not a built data set
         handler = type("Handler", (_Handler,), {"root": self.root})
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", port), handler)
+        try:
+            self.httpd = ThreadingHTTPServer(("127.0.0.1", port), handler)
+        except OSError as err:
+            raise HiggsLoraError(f"--port {port}: cannot listen on 127.0.0.1 ({err.strerror}); pick another port.") from None
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/"
         self._thread: threading.Thread | None = None
 
