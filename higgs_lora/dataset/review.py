@@ -64,7 +64,9 @@ class ReviewServer:
         try:
             self.httpd = ThreadingHTTPServer(("127.0.0.1", port), handler)
         except OSError as err:
-            raise HiggsLoraError(f"--port {port}: cannot listen on 127.0.0.1 ({err.strerror}); pick another port.") from None
+            raise HiggsLoraError(
+                f"--port {port}: cannot listen on 127.0.0.1 ({err.strerror}); pick another port."
+            ) from None
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/"
         self._thread: threading.Thread | None = None
 
