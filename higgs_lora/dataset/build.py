@@ -69,7 +69,7 @@ def build_dataset(
     if options.data_format not in ("jsonl", "ljspeech"):
         raise DataError(f"--format {options.data_format!r}: use jsonl or ljspeech.")
     root = Path(out)
-    files, unreadable = expand_inputs([Path(p) for p in inputs])
+    files, unreadable = expand_inputs([Path(p) for p in inputs], exclude=root)
     if not files and not unreadable:
         raise DataError(f"no audio files ({', '.join(AUDIO_SUFFIXES)}) in {', '.join(map(str, inputs))}.")
     identified = [(path, file_digest(path)) for path in files]
@@ -116,15 +116,23 @@ def build_dataset(
     return report
 
 
-def expand_inputs(inputs: list[Path]) -> tuple[list[Path], list[Dropped]]:
-    """Audio files named or found (recursively, sorted) in named folders; a missing path is reported."""
+def expand_inputs(inputs: list[Path], exclude: Path | None = None) -> tuple[list[Path], list[Dropped]]:
+    """Audio files named or found (recursively, sorted) in named folders, leaving out hidden folders
+    and `exclude` (the output: a rerun must not read its own clips); a missing path is reported."""
     files: list[Path] = []
     missing: list[Dropped] = []
+    skip = exclude.resolve() if exclude is not None else None
     for item in inputs:
         if item.is_dir():
-            files.extend(
-                sorted(p for p in item.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES and p.is_file())
-            )
+            found = [
+                p
+                for p in sorted(item.rglob("*"))
+                if p.suffix.lower() in AUDIO_SUFFIXES
+                and p.is_file()
+                and not any(part.startswith(".") for part in p.relative_to(item).parts)
+                and not (skip is not None and p.resolve().is_relative_to(skip))
+            ]
+            files.extend(found)
         elif item.is_file():
             files.append(item)
         else:

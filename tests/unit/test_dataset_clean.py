@@ -112,3 +112,14 @@ def test_bad_timing_line_names_file_and_line(tmp_path: Path) -> None:
     srt.write_text("1\n00:00:01,000 --> soon\nHello\n", encoding="utf-8")
     with pytest.raises(DataError, match=r"bad.srt line 2: cannot read the timing '00:00:01,000 --> soon'"):
         read_cues(srt)
+
+
+def test_inputs_leave_out_hidden_folders_and_the_output(tmp_path: Path) -> None:
+    from higgs_lora.dataset.build import expand_inputs
+
+    for name in ["b.wav", "a.flac", "notes.txt", ".cache/x.wav", "data/voice/wavs/voice_0001.wav"]:
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).touch()
+    files, missing = expand_inputs([tmp_path, tmp_path / "gone.wav"], exclude=tmp_path / "data" / "voice")
+    assert [f.name for f in files] == ["a.flac", "b.wav"]
+    assert [(Path(m.source).name, m.reason) for m in missing] == [("gone.wav", "bad_input")]
