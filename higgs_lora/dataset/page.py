@@ -38,11 +38,11 @@ if (location.protocol === 'file:') {
     '` and open the address it prints to save edits.';
 }
 save.addEventListener('click', async () => {
+  // Every row's state, so an undone fix or an unticked drop is saved too.
   const edits = {};
   for (const row of rows()) {
-    const text = row.querySelector('textarea').value;
-    const drop = row.querySelector('input.drop').checked;
-    if (text !== row.dataset.original || drop) edits[row.dataset.id] = {text: text, drop: drop};
+    edits[row.dataset.id] = {text: row.querySelector('textarea').value,
+                             drop: row.querySelector('input.drop').checked};
   }
   status.textContent = 'saving...';
   const response = await fetch('api/edits', {method: 'POST',
@@ -66,8 +66,7 @@ def render_page(root: Path) -> str:
         dropped = edit is not None and edit.drop
         quality = record.quality
         rows.append(
-            f'<tr class="clip{" dropped" if dropped else ""}" data-id="{html.escape(record.id)}" '
-            f'data-original="{html.escape(record.text)}">'
+            f'<tr class="clip{" dropped" if dropped else ""}" data-id="{html.escape(record.id)}">'
             f'<td class="num">{number}</td><td>{html.escape(record.id)}</td>'
             f'<td class="num">{record.seconds:.2f} s</td>'
             f'<td><audio controls preload="none" src="{html.escape(record.audio)}"></audio></td>'

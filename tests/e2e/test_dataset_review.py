@@ -188,12 +188,24 @@ def test_the_pages_save_button_writes_the_manifest(recording: Path, tmp_path: Pa
         )
         browser.wait_for("document.getElementById('status').textContent.startsWith('saved')")
         assert browser.evaluate("document.querySelectorAll('tr.clip.dropped').length") == 1
+        saved = [json.loads(line) for line in (out / "train.jsonl").read_text(encoding="utf-8").splitlines()]
+        assert [r["id"] for r in saved] == [rows[0]["id"]] + [r["id"] for r in rows[2:]]
+        assert saved[0]["text"] == "Typed in the browser."
+        # reload, undo both, save: the manifest is back to what the build wrote
+        browser.open(server.url + "?again")
+        assert browser.evaluate("document.querySelector('tr.clip textarea').value") == "Typed in the browser."
+        browser.evaluate(
+            "{ const clips = document.querySelectorAll('tr.clip');"
+            f"clips[0].querySelector('textarea').value = {json.dumps(rows[0]['text'])};"
+            "clips[1].querySelector('input.drop').click();"
+            "document.getElementById('save').click(); }"
+        )
+        browser.wait_for("document.getElementById('status').textContent.startsWith('saved')")
     finally:
         browser.close()
         server.close()
-    saved = [json.loads(line) for line in (out / "train.jsonl").read_text(encoding="utf-8").splitlines()]
-    assert [r["id"] for r in saved] == [rows[0]["id"]] + [r["id"] for r in rows[2:]]
-    assert saved[0]["text"] == "Typed in the browser."
+    restored = [json.loads(line) for line in (out / "train.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert restored == rows and json.loads((out / "edits.json").read_text(encoding="utf-8")) == {}
 
 
 def post(url: str, edits: dict) -> tuple[int, dict]:
