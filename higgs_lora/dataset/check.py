@@ -16,7 +16,6 @@ from ..data.sources import Skip, read_clips
 from ..errors import DataError
 from .clean import Thresholds, fingerprint, measure, problems
 from .cut import Limits
-from .manifest import MANIFEST
 
 
 @dataclass
@@ -67,8 +66,6 @@ def check_dataset(
     limits = limits or Limits()
     thresholds = thresholds or Thresholds()
     path = Path(path)
-    if path.is_dir() and not (path / "metadata.csv").is_file() and (path / MANIFEST["jsonl"]).is_file():
-        path = path / MANIFEST["jsonl"]  # a folder made by `dataset build --format jsonl`
     clips, skips = read_clips(path, data_format)
     report = CheckReport(path, problems=list(skips))
     seen: dict[str, str] = {}

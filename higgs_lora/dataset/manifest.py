@@ -20,10 +20,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..data.sources import BUILT_MANIFEST
 from ..errors import DataError
 from ..fileio import write_text_atomic
 
-MANIFEST = {"jsonl": "train.jsonl", "ljspeech": "metadata.csv"}
+MANIFEST = {"jsonl": BUILT_MANIFEST, "ljspeech": "metadata.csv"}
 
 
 @dataclass(frozen=True)

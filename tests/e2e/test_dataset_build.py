@@ -47,7 +47,7 @@ def test_build_cuts_transcribes_cleans_and_reports(built: tuple[Path, subprocess
     assert result.returncode == 0, result.stderr
     assert "5 inputs" in result.stdout and "dropped:" in result.stdout
     assert "skipped" in result.stdout and "broken.wav" in result.stdout and "text.mp3" in result.stdout
-    clips, skips = read_clips(out / "train.jsonl")  # what a recipe's [data] path reads
+    clips, skips = read_clips(out)  # what a recipe with [data] path = "data/voice" reads
     assert not skips and clips
     assert {c.speaker for c in clips} == {"voice"}
     by_source: dict[str, list] = {}
