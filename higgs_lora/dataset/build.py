@@ -201,7 +201,7 @@ def _process_input(
     native_rate = _native_rate(path)
     audio = load_audio(path, native_rate)
     audio16 = librosa.resample(audio, orig_sr=native_rate, target_sr=VAD_RATE, res_type="soxr_hq")
-    speech = _cached_speech(work, audio16)
+    speech = _cached_speech(work, audio16, progress)
     given = find_transcript(path)
     words, note = _words(work, path, speech, audio16, given, options, asr, progress)
     cuts, rejected = plan_cuts(speech.segments, seconds, options.limits, [(w[0], w[1]) for w in words])
@@ -243,12 +243,12 @@ def _native_rate(path: Path) -> int:
     return int(soundfile.info(str(path)).samplerate)
 
 
-def _cached_speech(work: Path, audio16: np.ndarray) -> Speech:
+def _cached_speech(work: Path, audio16: np.ndarray, progress: bool) -> Speech:
     cache = work / "speech.npy"
     if cache.is_file():
         probabilities = np.load(cache)
         return _speech_from(probabilities, audio16)
-    speech = detect_speech(audio16)
+    speech = detect_speech(audio16, progress)
     with atomic_path(cache) as temporary, temporary.open("wb") as handle:
         np.save(handle, speech.probabilities)
     return speech

@@ -50,9 +50,10 @@ def _model():  # -> silero's JIT model
     return _MODEL
 
 
-def speech_probabilities(audio: np.ndarray, rows: int = 32) -> np.ndarray:
+def speech_probabilities(audio: np.ndarray, rows: int = 32, progress: bool = False) -> np.ndarray:
     """Speech probability of every 32 ms window of `audio` (mono float32 at 16 kHz)."""
     import torch
+    from tqdm.auto import tqdm
 
     windows = len(audio) // WINDOW + (1 if len(audio) % WINDOW else 0)
     if windows == 0:
@@ -79,17 +80,19 @@ def speech_probabilities(audio: np.ndarray, rows: int = 32) -> np.ndarray:
     torch.set_num_threads(1)
     try:
         with torch.inference_mode():
-            for step in range(per_row + warmup):
+            steps = range(per_row + warmup)
+            show = progress and len(audio) > 600 * VAD_RATE  # recordings over 10 minutes
+            for step in tqdm(steps, desc="find speech", unit="step", leave=False, disable=not show):
                 out[:, step] = model(batch[:, step], VAD_RATE)[:, 0]
     finally:
         torch.set_num_threads(threads)
     return out[:, warmup:].reshape(-1)[:windows].numpy().astype(np.float32)
 
 
-def detect_speech(audio: np.ndarray) -> Speech:
+def detect_speech(audio: np.ndarray, progress: bool = False) -> Speech:
     """Speech segments of `audio` (mono float32 at 16 kHz). Gaps between segments are pauses of at
     least `MIN_SILENCE_SECONDS`: the only places `cut` may cut."""
-    probabilities = speech_probabilities(audio)
+    probabilities = speech_probabilities(audio, progress=progress)
     return Speech(
         segments_from_probabilities(probabilities, len(audio)), probabilities, len(audio) / VAD_RATE
     )
