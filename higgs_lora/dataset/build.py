@@ -70,8 +70,12 @@ def build_dataset(
         raise DataError(f"--format {options.data_format!r}: use jsonl or ljspeech.")
     root = Path(out)
     files, unreadable = expand_inputs([Path(p) for p in inputs], exclude=root)
-    if not files and not unreadable:
-        raise DataError(f"no audio files ({', '.join(AUDIO_SUFFIXES)}) in {', '.join(map(str, inputs))}.")
+    if not files:
+        missing = "".join(f" {item.source}: {item.detail}." for item in unreadable)
+        raise DataError(
+            f"no audio files ({', '.join(AUDIO_SUFFIXES)}) in {', '.join(map(str, inputs))}.{missing} "
+            "Nothing was written."
+        )
     identified = [(path, file_digest(path)) for path in files]
     _claim_folder(root, options.fingerprint(identified))
     asr = _LazyTranscriber(options, device, asr_batch_size, asr_max_new_tokens)

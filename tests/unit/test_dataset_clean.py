@@ -123,3 +123,14 @@ def test_inputs_leave_out_hidden_folders_and_the_output(tmp_path: Path) -> None:
     files, missing = expand_inputs([tmp_path, tmp_path / "gone.wav"], exclude=tmp_path / "data" / "voice")
     assert [f.name for f in files] == ["a.flac", "b.wav"]
     assert [(Path(m.source).name, m.reason) for m in missing] == [("gone.wav", "bad_input")]
+
+
+def test_build_with_no_audio_inputs_is_a_clear_error_and_writes_nothing(tmp_path: Path) -> None:
+    from higgs_lora.dataset import build_dataset
+
+    (tmp_path / "notes.txt").write_text("no audio here", encoding="utf-8")
+    with pytest.raises(
+        DataError, match=r"no audio files .*/typo\.wav: no such file or folder\. Nothing was written"
+    ):
+        build_dataset([tmp_path, tmp_path / "typo.wav"], tmp_path / "out", progress=False)
+    assert not (tmp_path / "out").exists()
