@@ -9,6 +9,7 @@ Everything the CLI does is a function here:
     higgs_lora.merge("adapters/smoke")         # adapters/smoke/merged/
     higgs_lora.convert_adapter("adapters/smoke", to="native")  # adapters/smoke-native/
     higgs_lora.speak("Hello.", adapter="adapters/smoke", out="hello.wav")
+    higgs_lora.build_dataset(["podcast.mp3"], "data/my-voice")   # recordings → clips + manifest
 
 Heavy libraries (torch, transformers, peft) are imported on first use, not here.
 """
@@ -48,6 +49,9 @@ __all__ = [
     "Speaker",
     "Speech",
     "TrainResult",
+    "Transcriber",
+    "build_dataset",
+    "check_dataset",
     "convert_adapter",
     "export",
     "higgs_loss",
@@ -59,6 +63,7 @@ __all__ = [
     "plan",
     "prepare",
     "read_adapter",
+    "save_dataset_edits",
     "speak",
     "train",
     "verify_checksums",
@@ -68,10 +73,18 @@ _LAZY = {
     "prepare": ("data.prepare", "prepare"),
     "HiggsAudioForLoRA": ("model.shim", "HiggsAudioForLoRA"),
     "higgs_loss": ("loss", "higgs_loss"),
+    "build_dataset": ("dataset.build", "build_dataset"),
+    "check_dataset": ("dataset.check", "check_dataset"),
+    "save_dataset_edits": ("dataset.review", "save_edits"),
+    "Transcriber": ("asr", "Transcriber"),
 }
 
 if TYPE_CHECKING:
+    from .asr import Transcriber
     from .data.prepare import prepare
+    from .dataset.build import build_dataset
+    from .dataset.check import check_dataset
+    from .dataset.review import save_edits as save_dataset_edits
     from .loss import higgs_loss
     from .model.shim import HiggsAudioForLoRA
 

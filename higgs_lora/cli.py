@@ -281,6 +281,92 @@ def _add_adapters(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--adapters-dir", default="adapters", help="where adapters live (adapters)")
 
 
+def _dataset_build(args: argparse.Namespace) -> None:
+    from .dataset import BuildOptions, Thresholds, build_dataset
+
+    options = BuildOptions(
+        data_format=args.format,
+        speaker=args.speaker or Path(args.out).name,
+        language=args.language,
+        asr_model=args.asr_model,
+        sample_rate=args.sample_rate,
+        limits=_limits(args),
+        thresholds=Thresholds(target_lufs=args.target_lufs, min_snr_db=args.min_snr_db),
+    )
+    report = build_dataset(
+        args.inputs, args.out, options, device=args.device, asr_batch_size=args.asr_batch_size
+    )
+    print(report.summary())
+
+
+def _dataset_check(args: argparse.Namespace) -> None:
+    import json
+
+    from .dataset import Thresholds, check_dataset
+
+    report = check_dataset(args.path, _limits(args), Thresholds(min_snr_db=args.min_snr_db))
+    print(json.dumps(report.as_dict(), indent=1) if args.json else report.summary())
+
+
+def _dataset_review(args: argparse.Namespace) -> None:
+    from .dataset import ReviewServer
+
+    server = ReviewServer(args.path, port=args.port)
+    print(f"reviewing {args.path} at {server.url} (Ctrl-C to stop)", flush=True)
+    try:
+        server.serve_forever()
+    finally:
+        server.close()
+
+
+def _limits(args: argparse.Namespace):  # -> Limits
+    from .dataset import Limits
+
+    try:
+        return Limits(min_seconds=args.min_seconds, max_seconds=args.max_seconds)
+    except ValueError as err:
+        raise HiggsLoraError(f"--min-seconds/--max-seconds: {err}") from None
+
+
+def _add_limits(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--min-seconds", type=float, default=1.0, help="shortest clip (1)")
+    parser.add_argument("--max-seconds", type=float, default=15.0, help="longest clip (15)")
+    parser.add_argument("--min-snr-db", type=float, default=15.0, help="drop clips noisier than this (15 dB)")
+
+
+def _add_dataset(parser: argparse.ArgumentParser) -> None:
+    verbs = parser.add_subparsers(dest="dataset_verb", required=True, metavar="STEP")
+    build = verbs.add_parser("build", help="cut, transcribe and clean recordings into a data set")
+    build.add_argument("inputs", nargs="+", metavar="INPUT", help="audio files or folders (any length)")
+    build.add_argument("--out", required=True, help="data set folder to create or finish, e.g. data/NAME")
+    build.add_argument("--language", help="language code for Whisper (en, de, ...); default: detect")
+    build.add_argument("--speaker", help="speaker name in the manifest (default: the --out folder's name)")
+    build.add_argument("--format", default="jsonl", choices=["jsonl", "ljspeech"], help="manifest (jsonl)")
+    build.add_argument(
+        "--asr-model",
+        help="Whisper hub id or folder (default: whisper-large-v3-turbo on GPU, whisper-small on CPU)",
+    )
+    build.add_argument("--device", default="auto", help="auto, cpu or cuda (for Whisper)")
+    build.add_argument("--asr-batch-size", type=int, default=8, help="clips per Whisper batch (8)")
+    build.add_argument("--sample-rate", type=int, default=24000, help="rate of the written clips (24000)")
+    build.add_argument("--target-lufs", type=float, default=-23.0, help="loudness of every clip (-23 LUFS)")
+    _add_limits(build)
+    build.set_defaults(dataset_run=_dataset_build)
+    check = verbs.add_parser("check", help="run the same checks on an existing data set; changes nothing")
+    check.add_argument("path", help="data set folder or manifest")
+    check.add_argument("--json", action="store_true", help="print the full report as JSON")
+    _add_limits(check)
+    check.set_defaults(dataset_run=_dataset_check)
+    review = verbs.add_parser("review", help="serve the review page; saves transcript fixes and drops")
+    review.add_argument("path", help="data set folder made by dataset build")
+    review.add_argument("--port", type=int, default=8765, help="port on 127.0.0.1 (8765; 0: any free one)")
+    review.set_defaults(dataset_run=_dataset_review)
+
+
+def _dataset(args: argparse.Namespace) -> None:
+    args.dataset_run(args)
+
+
 VERBS: dict[
     str, tuple[str, Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], None]]
 ] = {
@@ -301,6 +387,11 @@ VERBS: dict[
     "export": ("package an adapter (.zip or folder) with checksums and a model card", _add_export, _export),
     "import": ("verify and install an exported adapter package into adapters/", _add_import, _import),
     "adapters": ("list trained adapters, or show one", _add_adapters, _adapters),
+    "dataset": (
+        "build a data set from long recordings (build), check one (check), fix it (review)",
+        _add_dataset,
+        _dataset,
+    ),
 }
 
 

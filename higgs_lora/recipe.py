@@ -102,8 +102,17 @@ class DataConfig(_Table):
 
     path: str
     """Dataset folder or JSONL manifest, relative to the recipe file."""
-    format: Literal["auto", "ljspeech", "jsonl", "folder"] = "auto"
-    """auto: metadata.csv → ljspeech, *.jsonl → jsonl, else x.wav + x.txt pairs."""
+    format: Literal["auto", "ljspeech", "jsonl", "folder", "hf"] = "auto"
+    """auto: metadata.csv → ljspeech, *.jsonl → jsonl, else x.wav + x.txt pairs. hf: a Hugging Face
+    `datasets` data set (hub id, save_to_disk folder, or parquet file/folder) in `path`."""
+    split: str = Field("train", min_length=1)
+    """format = "hf": the split to read."""
+    audio_column: str = Field("audio", min_length=1)
+    """format = "hf": the column holding audio (an Audio feature or {"array", "sampling_rate"})."""
+    text_column: str = Field("text", min_length=1)
+    """format = "hf": the column holding the transcript."""
+    speaker_column: str | None = Field(None, min_length=1)
+    """format = "hf": an optional column naming the speaker (for reference = "same_speaker")."""
     reference: Literal["none", "manifest", "same_speaker"] = "none"
     """Voice-cloning prompt: none; the manifest's ref_audio/ref_text; or another clip of the same speaker."""
     min_seconds: float = Field(0.5, ge=0)
@@ -113,6 +122,16 @@ class DataConfig(_Table):
     system_prompt: str = "Generate audio following instruction."
     cache_dir: str | None = None
     """Where encoded audio codes are kept; default: .higgs-lora-cache/ beside the dataset."""
+
+    @model_validator(mode="after")
+    def _hf_keys_need_hf(self) -> DataConfig:
+        hf_keys = ("split", "audio_column", "text_column", "speaker_column")
+        hf_only = [k for k in hf_keys if getattr(self, k) != DataConfig.model_fields[k].default]
+        if hf_only and self.format != "hf":
+            raise ValueError(
+                f'{", ".join(hf_only)} only apply to Hugging Face data sets: set format = "hf" or remove them'
+            )
+        return self
 
     @model_validator(mode="after")
     def _durations_ordered(self) -> DataConfig:

@@ -69,8 +69,14 @@ def prepare(recipe: Recipe, audio_tokenizer: Any = None, progress: bool = True) 
     check_layouts(recipe.model)  # codes from a tokenizer the model cannot read would be wasted work
     data = recipe.data
     root = recipe.data_path
-    clips, skipped = read_clips(root, data.format)
-    cache_root = Path(recipe.base_dir / data.cache_dir) if data.cache_dir else _dataset_folder(root) / ".higgs-lora-cache"
+    beside = _dataset_folder(root) if root.exists() else recipe.base_dir  # a hub id is not a folder
+    cache_root = Path(recipe.base_dir / data.cache_dir) if data.cache_dir else beside / ".higgs-lora-cache"
+    if data.format == "hf":
+        from .hf import read_hf
+
+        clips, skipped = read_hf(data, recipe.base_dir, cache_root / "hf-audio", progress)
+    else:
+        clips, skipped = read_clips(root, data.format)
     cache = CodesCache(cache_root, audio_tokenizer_fingerprint(recipe.model))
     cache.remove_stale_temporaries()  # left by a run killed mid-write; never mistaken for entries
     tokenizer = audio_tokenizer

@@ -13,6 +13,8 @@ from pathlib import Path
 from ..errors import DataError
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3")
+BUILT_MANIFEST = "train.jsonl"
+"""The manifest `higgs-lora dataset build` writes; its folder can stand for it as [data] path."""
 
 
 @dataclass(frozen=True)
@@ -58,6 +60,8 @@ def read_clips(path: Path, data_format: str = "auto") -> tuple[list[Clip], list[
     """All clips a dataset describes, plus the rows that could not become clips (duplicates included)."""
     if not path.exists():
         raise DataError(f"{path}: dataset not found ([data] path is resolved against the recipe's folder).")
+    if data_format in ("auto", "jsonl") and (path / BUILT_MANIFEST).is_file() and not (path / "metadata.csv").is_file():
+        path = path / BUILT_MANIFEST  # a folder made by `higgs-lora dataset build`
     data_format = detect_format(path) if data_format == "auto" else data_format
     readers = {"ljspeech": read_ljspeech, "jsonl": read_jsonl, "folder": read_folder}
     clips, skips = readers[data_format](path)

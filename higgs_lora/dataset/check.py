@@ -1,0 +1,126 @@
+"""`dataset check`: the build's checks on an existing data set (any format the recipes read),
+changing nothing: durations, transcripts, loudness, clipping, SNR, speech share, duplicates."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from ..data.audio import AudioProblem, load_audio
+from ..data.sources import Skip, read_clips
+from ..errors import DataError
+from .clean import Thresholds, fingerprint, measure, problems
+from .cut import Limits
+
+
+@dataclass
+class CheckReport:
+    path: Path
+    clips: int = 0
+    seconds: float = 0.0
+    problems: list[Skip] = field(default_factory=list)
+    """One entry per failed check (a clip can fail several), with file/line and the number."""
+
+    @property
+    def clips_with_problems(self) -> int:
+        return len({p.where for p in self.problems})
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "path": str(self.path),
+            "clips": self.clips,
+            "minutes": round(self.seconds / 60, 3),
+            "clips_with_problems": self.clips_with_problems,
+            "problems_by_reason": dict(sorted(Counter(p.reason for p in self.problems).items())),
+            "problems": [{"where": p.where, "reason": p.reason, "detail": p.detail} for p in self.problems],
+        }
+
+    def summary(self) -> str:
+        reasons = Counter(p.reason for p in self.problems)
+        found = ", ".join(f"{n} {reason}" for reason, n in sorted(reasons.items())) or "none"
+        lines = [f"  {p}" for p in self.problems[:50]]
+        if len(self.problems) > 50:
+            lines.append(f"  ... and {len(self.problems) - 50} more (--json lists all)")
+        head = (
+            f"{self.path}: {self.clips} clips, {self.seconds / 60:.1f} min; "
+            f"{self.clips_with_problems} clips with problems ({found}). Nothing was changed."
+        )
+        return "\n".join([head, *lines])
+
+
+def check_dataset(
+    path: str | Path,
+    limits: Limits | None = None,
+    thresholds: Thresholds | None = None,
+    data_format: str = "auto",
+    progress: bool = True,
+) -> CheckReport:
+    """Measure every clip of the data set at `path` (a folder or a manifest) against the thresholds."""
+    from .vad import VAD_RATE, detect_speech
+
+    limits = limits or Limits()
+    thresholds = thresholds or Thresholds()
+    path = Path(path)
+    clips, skips = read_clips(path, data_format)
+    report = CheckReport(path, problems=list(skips))
+    seen: dict[str, str] = {}
+    for clip in tqdm(clips, desc="check", unit="clip", disable=not progress):
+        if not clip.text:
+            report.problems.append(Skip(clip.where, "empty_text", "transcript is empty"))
+        try:
+            rate = _rate(clip.audio)
+            audio = load_audio(clip.audio, rate)
+        except AudioProblem as problem:
+            report.problems.append(Skip(clip.where, problem.reason, problem.detail))
+            continue
+        seconds = audio.size / rate
+        report.clips += 1
+        report.seconds += seconds
+        if not limits.min_seconds <= seconds <= limits.max_seconds:
+            reason = "too_short" if seconds < limits.min_seconds else "too_long"
+            report.problems.append(
+                Skip(
+                    clip.where,
+                    reason,
+                    f"{seconds:.2f} s outside {limits.min_seconds:g}-{limits.max_seconds:g} s",
+                )
+            )
+        speech = detect_speech(_to_16k(audio, rate, VAD_RATE))
+        quality = measure(audio, rate, speech.ratio(0.0, seconds))
+        report.problems.extend(
+            Skip(clip.where, reason, detail) for reason, detail in problems(quality, thresholds)
+        )
+        key = f"{fingerprint(audio, rate)}|{round(seconds, 1)}"
+        if key in seen:
+            report.problems.append(Skip(clip.where, "duplicate", f"same audio as {seen[key]}"))
+        else:
+            seen[key] = clip.where
+    if not clips and not skips:
+        raise DataError(f"{path}: no clips found.")
+    return report
+
+
+def _rate(path: Path) -> int:
+    import soundfile
+
+    try:
+        return int(soundfile.info(str(path)).samplerate)
+    except (soundfile.LibsndfileError, RuntimeError) as err:
+        raise AudioProblem("unreadable_audio", f"cannot read audio ({err})") from None
+    except FileNotFoundError:
+        raise AudioProblem("missing_file", f"audio file {path} not found") from None
+
+
+def _to_16k(audio: np.ndarray, rate: int, target: int) -> np.ndarray:
+    import librosa
+
+    return (
+        audio
+        if rate == target
+        else librosa.resample(audio, orig_sr=rate, target_sr=target, res_type="soxr_hq")
+    )
