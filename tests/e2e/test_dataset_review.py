@@ -30,7 +30,7 @@ def chromium() -> str:
 
 
 def browse(*args: str) -> subprocess.CompletedProcess[str]:
-    with tempfile.TemporaryDirectory() as profile:
+    with tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as profile:  # helpers may still be exiting
         command = [
             chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
             "--disable-background-networking", "--disable-component-update", "--disable-sync",
@@ -44,7 +44,7 @@ class DevTools:
     no websocket client or driver package needed."""
 
     def __init__(self) -> None:
-        self.profile = tempfile.TemporaryDirectory()
+        self.profile = tempfile.TemporaryDirectory(ignore_cleanup_errors=True)
         to_browser, self._write = os.pipe()
         self._read, from_browser = os.pipe()
 
@@ -100,8 +100,15 @@ class DevTools:
             time.sleep(0.05)
 
     def close(self) -> None:
-        self.process.kill()
-        self.process.wait()
+        # Browser.close lets chromium stop its helper processes and finish writing the profile;
+        # a kill would leave them writing into the folder while it is being removed.
+        try:
+            self.session = None
+            self.call("Browser.close")
+            self.process.wait(timeout=30)
+        except (AssertionError, OSError, subprocess.TimeoutExpired):
+            self.process.kill()
+            self.process.wait()
         os.close(self._write)
         os.close(self._read)
         self.profile.cleanup()
