@@ -28,6 +28,8 @@ class Speech:
     audio: np.ndarray
     sample_rate: int
     codes: Any  # LongTensor [num_codebooks, frames]
+    stopped: bool = True
+    """Whether generation ended with the audio stream's EOS; False when it ran into max_seconds."""
 
     @property
     def seconds(self) -> float:
@@ -127,13 +129,18 @@ class Speaker:
             self.model.train(was_training)
         if not outputs[1]:
             raise HiggsLoraError(f"the model produced no audio for {text!r}")
+        # A stream that ended on its own has an all-EOS last column (the delay pattern closes every
+        # codebook with EOS, modeling_higgs_audio.py `_sample_audio_tokens`); one cut by
+        # max_new_tokens does not.
+        stopped = bool((outputs[1][-1][:, -1] == self.model.config.audio_stream_eos_id).all())
         codebook_size = self.model.config.audio_codebook_size
         codes = torch.cat(
             [revert_delay_pattern(a).clip(0, codebook_size - 1)[:, 1:-1] for a in outputs[1]], 1
         )
-        audio = self.audio_tokenizer.decode(codes.unsqueeze(0))[0, 0]
+        # A stream that stopped at once has no frames, which the codec's decoder cannot take: silence.
+        audio = self.audio_tokenizer.decode(codes.unsqueeze(0))[0, 0] if codes.shape[1] else np.zeros(0)
         return Speech(
-            np.asarray(audio, dtype=np.float32), int(self.audio_tokenizer.sampling_rate), codes.cpu()
+            np.asarray(audio, dtype=np.float32), int(self.audio_tokenizer.sampling_rate), codes.cpu(), stopped
         )
 
     def _inputs(self, text: str, ref_audio: str | Path | None, ref_text: str | None) -> dict[str, Any]:
