@@ -1,0 +1,89 @@
+"""eval's figures: normalised WER/CER, silence, speaking rate, built-in texts, and the real speaker encoder."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from higgs_lora import HiggsLoraError
+from higgs_lora.evaluate import metrics
+from higgs_lora.evaluate.texts import BUILTIN_TEXTS, TRAINING_TEXTS, read_texts
+from tests.helpers import REPO, SMOKE_DATA
+
+
+def test_error_rates_after_the_stated_normaliser() -> None:
+    # Case, punctuation, hyphens and spelled numbers do not count as errors ...
+    assert metrics.error_rates("Forty-two apples, please!", "42 apples please") == (0.0, 0.0)
+    assert metrics.normalise("Doctor Smith isn't here.") == "doctor smith is not here"
+    # ... words do: one substitution in four words; characters against "the cat sat down" (16).
+    wer, cer = metrics.error_rates("The cat sat down.", "the cap sat down")
+    assert wer == pytest.approx(1 / 4) and cer == pytest.approx(1 / 16)
+    assert metrics.error_rates("Hello there.", "")[0] == 1.0  # silence: every word deleted
+    # Corpus figures are total edits over total reference words, not a mean of rates.
+    wer, _ = metrics.corpus_error_rates(["a b c d", "e"], ["a b c d", "x"])
+    assert wer == pytest.approx(1 / 5)
+    with pytest.raises(HiggsLoraError, match=r"text '\?!' has no words left after normalisation"):
+        metrics.error_rates("?!", "anything")
+
+
+def test_silence_share_counts_quiet_frames() -> None:
+    rate = 16000
+    t = np.arange(rate) / rate
+    tone = 0.3 * np.sin(2 * np.pi * 220 * t)
+    half = np.concatenate([tone[: rate // 2], np.zeros(rate // 2)])
+    assert metrics.silence_share(half, rate) == pytest.approx(0.5, abs=0.03)
+    assert metrics.silence_share(tone, rate) == 0.0
+    assert metrics.silence_share(np.zeros(rate), rate) == 1.0
+    assert metrics.silence_share(np.zeros(0), rate) == 1.0
+    quiet = np.concatenate([tone, tone * 10 ** (-50 / 20)])  # 50 dB down: silence next to the tone
+    assert metrics.silence_share(quiet, rate) == pytest.approx(0.5, abs=0.03)
+
+
+def test_expected_duration_from_the_training_speaking_rate() -> None:
+    rate = metrics.speaking_rate(["Hello there.", "A b."], [1.0, 1.0])  # 11 + 3 characters in 2 s
+    assert rate == pytest.approx(7.0)
+    assert metrics.expected_seconds("Hello there!", rate) == pytest.approx(11 / 7)
+    with pytest.raises(HiggsLoraError, match="speaking rate"):
+        metrics.speaking_rate([], [])
+    assert metrics.mean([1.0, None, 3.0]) == 2.0 and metrics.median([None]) is None
+
+
+def test_builtin_texts_are_varied_and_scorable(tmp_path) -> None:
+    assert len(BUILTIN_TEXTS) == 20 and len(set(BUILTIN_TEXTS)) == 20
+    assert sum("?" in text for text in BUILTIN_TEXTS) >= 3
+    assert sum(any(c.isdigit() for c in text) for text in BUILTIN_TEXTS) >= 3
+    words = sorted(len(text.split()) for text in BUILTIN_TEXTS)
+    assert words[0] == 1 and words[-1] >= 25
+    assert all(metrics.normalise(text) for text in BUILTIN_TEXTS)
+    assert set(TRAINING_TEXTS) <= set(BUILTIN_TEXTS)
+    file = tmp_path / "texts.txt"
+    file.write_text("# mine\nFirst one.\n\n  Second one.  \n", encoding="utf-8")
+    assert read_texts(file) == ["First one.", "Second one."]
+    file.write_text("# only a comment\n", encoding="utf-8")
+    with pytest.raises(HiggsLoraError, match="no sentences in it"):
+        read_texts(file)
+    with pytest.raises(HiggsLoraError, match="file not found"):
+        read_texts(tmp_path / "missing.txt")
+
+
+def test_speaker_encoder_scores_the_same_voice_above_another() -> None:
+    """Resemblyzer's shipped weights: held-out smoke clips against the smoke voice score above a second
+    espeak-ng voice (data/other-voice, en-us+f3) against it."""
+    encoder = metrics.speaker_encoder("resemblyzer")
+    smoke = sorted((SMOKE_DATA / "wavs").glob("*.wav"))
+    centroid = metrics.voice_centroid(encoder, smoke[:8])
+    from higgs_lora.data.audio import load_audio
+
+    def score(path) -> float:
+        similarity = metrics.similarity(encoder.embed(load_audio(path, 16000), 16000), centroid)
+        assert similarity is not None
+        return similarity
+
+    same = [score(path) for path in smoke[8:]]
+    other = [score(path) for path in sorted((REPO / "data" / "other-voice").glob("*.flac"))]
+    assert len(same) == 4 and len(other) == 4
+    assert min(same) > max(other) + 0.1, (same, other)
+    assert min(same) > 0.75 and max(other) < 0.8
+    assert encoder.embed(np.zeros(800, dtype=np.float32), 16000) is None  # too little to embed
+    with pytest.raises(HiggsLoraError, match="choose resemblyzer"):
+        metrics.speaker_encoder("ecapa")
