@@ -129,10 +129,10 @@ class Speaker:
             self.model.train(was_training)
         if not outputs[1]:
             raise HiggsLoraError(f"the model produced no audio for {text!r}")
-        # A stream that ended on its own has an all-EOS last column (the delay pattern closes every
-        # codebook with EOS, modeling_higgs_audio.py `_sample_audio_tokens`); one cut by
-        # max_new_tokens does not.
-        stopped = bool((outputs[1][-1][:, -1] == self.model.config.audio_stream_eos_id).all())
+        # Once the model samples the stream EOS in any codebook, generation forces EOS into the rest one
+        # delay step at a time and then ends the stream (modeling_higgs_audio.py `_sample_audio_tokens`);
+        # a stream cut by max_new_tokens before the model chose EOS holds none.
+        stopped = bool((outputs[1][-1] == self.model.config.audio_stream_eos_id).any())
         codebook_size = self.model.config.audio_codebook_size
         codes = torch.cat(
             [revert_delay_pattern(a).clip(0, codebook_size - 1)[:, 1:-1] for a in outputs[1]], 1
