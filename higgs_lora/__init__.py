@@ -8,6 +8,7 @@ Everything the CLI does is a function here:
     model = higgs_lora.load_adapter(result.adapter_dir)
     higgs_lora.merge("adapters/smoke")         # adapters/smoke/merged/
     higgs_lora.speak("Hello.", adapter="adapters/smoke", out="hello.wav")
+    higgs_lora.evaluate_adapter("adapters/smoke")  # adapters/smoke/eval/: WER, similarity, stopping
 
 Heavy libraries (torch, transformers, peft) are imported on first use, not here.
 """
@@ -34,6 +35,7 @@ __all__ = [
     "AdapterInfo",
     "ChecksumError",
     "DataError",
+    "EvalReport",
     "HiggsAudioForLoRA",
     "HiggsLoraError",
     "MemoryPlan",
@@ -46,6 +48,7 @@ __all__ = [
     "Speaker",
     "Speech",
     "TrainResult",
+    "evaluate_adapter",
     "export",
     "higgs_loss",
     "import_adapter",
@@ -65,10 +68,13 @@ _LAZY = {
     "prepare": ("data.prepare", "prepare"),
     "HiggsAudioForLoRA": ("model.shim", "HiggsAudioForLoRA"),
     "higgs_loss": ("loss", "higgs_loss"),
+    "evaluate_adapter": ("evaluate.run", "evaluate_adapter"),
+    "EvalReport": ("evaluate.run", "EvalReport"),
 }
 
 if TYPE_CHECKING:
     from .data.prepare import prepare
+    from .evaluate.run import EvalReport, evaluate_adapter
     from .loss import higgs_loss
     from .model.shim import HiggsAudioForLoRA
 

@@ -43,22 +43,35 @@ def _english_normaliser() -> Any:
     return EnglishTextNormalizer({})
 
 
-def normalise(text: str) -> str:
-    """Whisper's English normaliser (see the module docstring), whitespace collapsed."""
-    return " ".join(_english_normaliser()(text).split())
+def normalise(text: str, language: str = "en") -> str:
+    """Whisper's English normaliser for "en", its basic one (lower case, no punctuation) otherwise;
+    whitespace collapsed."""
+    if language == "en":
+        return " ".join(_english_normaliser()(text).split())
+    from transformers.models.whisper.english_normalizer import BasicTextNormalizer
+
+    return " ".join(BasicTextNormalizer()(text).split())
 
 
-def error_rates(reference: str, hypothesis: str) -> tuple[float, float]:
+def normaliser_name(language: str = "en") -> str:
+    if language == "en":
+        return "Whisper EnglishTextNormalizer (no spelling map), whitespace collapsed"
+    return "Whisper BasicTextNormalizer, whitespace collapsed"
+
+
+def error_rates(reference: str, hypothesis: str, language: str = "en") -> tuple[float, float]:
     """(WER, CER) of one transcript against its text, both normalised. Can exceed 1 (insertions)."""
-    return corpus_error_rates([reference], [hypothesis])
+    return corpus_error_rates([reference], [hypothesis], language)
 
 
-def corpus_error_rates(references: Sequence[str], hypotheses: Sequence[str]) -> tuple[float, float]:
+def corpus_error_rates(
+    references: Sequence[str], hypotheses: Sequence[str], language: str = "en"
+) -> tuple[float, float]:
     """(WER, CER) over many samples: total edits / total reference words (characters)."""
     import jiwer
 
-    refs = [normalise(text) for text in references]
-    hyps = [normalise(text) for text in hypotheses]
+    refs = [normalise(text, language) for text in references]
+    hyps = [normalise(text, language) for text in hypotheses]
     empty = [text for text, ref in zip(references, refs, strict=True) if not ref]
     if empty:
         raise HiggsLoraError(f"text {empty[0]!r} has no words left after normalisation; it cannot be scored.")

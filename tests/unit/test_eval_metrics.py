@@ -87,3 +87,24 @@ def test_speaker_encoder_scores_the_same_voice_above_another() -> None:
     assert encoder.embed(np.zeros(800, dtype=np.float32), 16000) is None  # too little to embed
     with pytest.raises(HiggsLoraError, match="choose resemblyzer"):
         metrics.speaker_encoder("ecapa")
+
+
+def test_eval_table_in_the_recipe(tmp_path) -> None:
+    from higgs_lora import RecipeError, load_recipe
+
+    source = (
+        (REPO / "recipes" / "smoke.toml").read_text(encoding="utf-8").replace('"../data/smoke"', '"data"')
+    )
+    recipe = tmp_path / "r.toml"
+    recipe.write_text(source + '\n[eval]\nevery_steps = 10\nbest = "wer"\n', encoding="utf-8")
+    config = load_recipe(recipe).eval
+    assert config.every_steps == 10 and config.best == "wer" and config.texts == list(TRAINING_TEXTS)
+    recipe.write_text(source + '\n[eval]\nevery_steps = 10\nbest = "mos"\n', encoding="utf-8")
+    with pytest.raises(RecipeError, match=r"r.toml:\d+ \[eval\] best = 'mos': Input should be 'similarity'"):
+        load_recipe(recipe)
+    no_split = source.replace("eval_fraction = 0.17", "eval_fraction = 0.0")
+    recipe.write_text(no_split + '\n[eval]\nevery_steps = 10\nbest = "loss"\n', encoding="utf-8")
+    with pytest.raises(
+        RecipeError, match=r'\[eval\] best = "loss" needs held-out clips: set \[data\] eval_fraction'
+    ):
+        load_recipe(recipe)

@@ -1,0 +1,457 @@
+"""`evaluate_adapter`: speak a fixed set of sentences with an adapter (and the base, other adapters, its
+checkpoints), transcribe and score them, aggregate, and write adapters/NAME/eval/.
+
+Order of work, so that peak memory is one model at a time: load the base once with the adapter (and
+any checkpoints) as named PEFT adapters → speak everything, switching adapters → free the TTS model →
+transcribe → embed speakers → score → write eval.json, metrics.png, index.html and the WAVs.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from ..errors import HiggsLoraError, OutputExistsError
+from . import metrics
+from .texts import BUILTIN_TEXTS, read_texts
+from .voice import TrainingVoice
+
+BASE = "base"
+ADAPTER = "adapter"
+TINY_ASR_TOKENS = 24
+"""The tiny random Whisper never ends its transcript; bound it (real Whisper models stop on their own)."""
+
+
+@dataclass
+class Sample:
+    """One spoken sentence by one system, with every figure."""
+
+    system: str
+    index: int
+    text: str
+    source: str
+    """Where the text came from: "builtin", "file" or "held-out" (the eval split's own transcripts)."""
+    wav: str
+    """Relative to the eval folder."""
+    seconds: float
+    stopped: bool
+    expected_seconds: float
+    duration_ratio: float
+    silence_share: float
+    transcript: str = ""
+    wer: float = float("nan")
+    cer: float = float("nan")
+    similarity: float | None = None
+
+
+@dataclass
+class SystemFigures:
+    """A system's aggregates: corpus WER/CER, mean similarity, stopping."""
+
+    system: str
+    step: int | None
+    samples: int
+    wer: float
+    cer: float
+    similarity: float | None
+    never_stopped: int
+    duration_ratio: float | None
+    """Median of generated / expected seconds."""
+    duration_off: int
+    """Samples whose duration ratio lies outside metrics.DURATION_OK."""
+    silence_share: float | None
+
+    def headline(self) -> str:
+        sim = f"{self.similarity:.2f}" if self.similarity is not None else "n/a"
+        return f"WER {self.wer:.1%}, similarity {sim}, {self.never_stopped}/{self.samples} never stopped"
+
+
+@dataclass
+class EvalReport:
+    adapter: Path
+    out: Path
+    systems: list[SystemFigures]
+    samples: list[Sample]
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    def figures(self, system: str) -> SystemFigures:
+        return next(item for item in self.systems if item.system == system)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "adapter": str(self.adapter),
+            "settings": self.settings,
+            "systems": [asdict(item) for item in self.systems],
+            "samples": [_json_safe(asdict(item)) for item in self.samples],
+        }
+
+    def summary(self) -> str:
+        from .page import summary
+
+        return summary(self)
+
+
+class Scorer:
+    """Transcribes and embeds spoken samples and fills in their figures; models load on first use."""
+
+    def __init__(
+        self,
+        voice: TrainingVoice,
+        asr: str | None = None,
+        speaker_model: str = "resemblyzer",
+        language: str = "en",
+        device: str = "cpu",
+    ) -> None:
+        self.voice = voice
+        self.asr = asr
+        self.speaker_model = speaker_model
+        self.language = language
+        self.device = device
+        self._transcriber: Any = None
+        self._encoder: Any = None
+        self._centroid: np.ndarray | None = None
+
+    @property
+    def asr_name(self) -> str:
+        from ..asr import default_asr_model
+
+        return self.asr or default_asr_model(self.device)
+
+    def score(self, samples: list[Sample], audio: list[np.ndarray], sample_rate: int, progress: bool) -> None:
+        """Fill transcript, WER/CER and similarity of each sample in place."""
+        from ..asr import TINY, Transcriber
+
+        if self._transcriber is None:
+            tokens = TINY_ASR_TOKENS if self.asr == TINY else None
+            self._transcriber = Transcriber(
+                self.asr, self.device, language=self.language, max_new_tokens=tokens
+            )
+        if self._encoder is None:
+            self._encoder = metrics.speaker_encoder(self.speaker_model, self.device)
+            self._centroid = metrics.voice_centroid(self._encoder, self.voice.clips)
+        audible = [i for i, wave in enumerate(audio) if len(wave) >= metrics.MIN_EMBED_SECONDS * sample_rate]
+        batch = self._transcriber.batch_size
+        texts: dict[int, str] = {}
+        for start in tqdm(
+            range(0, len(audible), batch), desc="transcribe", unit="batch", disable=not progress
+        ):
+            chunk = audible[start : start + batch]
+            for i, transcript in zip(
+                chunk, self._transcriber.transcribe([audio[i] for i in chunk], sample_rate), strict=True
+            ):
+                texts[i] = transcript.text
+        for i, sample in enumerate(
+            tqdm(samples, desc="speaker similarity", unit="clip", disable=not progress)
+        ):
+            sample.transcript = texts.get(i, "")  # too short to transcribe: every word missed
+            sample.wer, sample.cer = metrics.error_rates(sample.text, sample.transcript, self.language)
+            embedding = self._encoder.embed(audio[i], sample_rate)
+            assert self._centroid is not None
+            sample.similarity = metrics.similarity(embedding, self._centroid)
+
+
+def speak_sample(
+    speaker: Any,
+    system: str,
+    index: int,
+    text: str,
+    source: str,
+    voice: TrainingVoice,
+    seed: int,
+    temperature: float,
+    max_seconds: float,
+) -> tuple[Sample, Any]:
+    """Speak one sentence (seeded by `seed + index`) and measure what needs no model: (sample, speech)."""
+    speech = speaker(
+        text,
+        voice.ref_audio,
+        voice.ref_text,
+        seed=seed + index,
+        temperature=temperature,
+        max_seconds=max_seconds,
+    )
+    expected = metrics.expected_seconds(text, voice.chars_per_second)
+    sample = Sample(
+        system=system,
+        index=index,
+        text=text,
+        source=source,
+        wav=f"wavs/{system}/{index:02d}.wav",
+        seconds=round(speech.seconds, 3),
+        stopped=speech.stopped,
+        expected_seconds=round(expected, 3),
+        duration_ratio=round(speech.seconds / expected, 3),
+        silence_share=round(metrics.silence_share(speech.audio, speech.sample_rate), 4),
+    )
+    return sample, speech
+
+
+def aggregate(system: str, samples: list[Sample], step: int | None, language: str = "en") -> SystemFigures:
+    """One system's figures over its samples (corpus error rates; mean similarity; stopping counts)."""
+    wer, cer = metrics.corpus_error_rates(
+        [s.text for s in samples], [s.transcript for s in samples], language
+    )
+    low, high = metrics.DURATION_OK
+    return SystemFigures(
+        system=system,
+        step=step,
+        samples=len(samples),
+        wer=round(wer, 4),
+        cer=round(cer, 4),
+        similarity=_round(metrics.mean([s.similarity for s in samples])),
+        never_stopped=sum(not s.stopped for s in samples),
+        duration_ratio=_round(metrics.median([s.duration_ratio for s in samples])),
+        duration_off=sum(not low <= s.duration_ratio <= high for s in samples),
+        silence_share=_round(metrics.mean([s.silence_share for s in samples])),
+    )
+
+
+def evaluate_adapter(
+    adapter: str | Path,
+    *,
+    texts: str | Path | list[str] | None = None,
+    checkpoints: bool = False,
+    against: str = BASE,
+    max_seconds: float = 20.0,
+    seed: int = 0,
+    temperature: float = 0.7,
+    asr: str = "auto",
+    speaker_model: str = "resemblyzer",
+    language: str = "en",
+    data: str | Path | None = None,
+    force: bool = False,
+    progress: bool = True,
+) -> EvalReport:
+    """Evaluate `adapters/NAME` against the base (or `adapters/OTHER`), and each saved checkpoint with
+    `checkpoints`; writes adapters/NAME/eval/ (replacing an earlier one only with `force`).
+
+    `texts`: a file (one sentence per line) or a list replacing the 20 built-in sentences; the held-out
+    split's transcripts are always added. `asr`: a Whisper id or folder, "tiny-random", or "auto" (the
+    tiny one for a tiny-random adapter, else asr.default_asr_model). Generation is seeded per sentence.
+    """
+    import torch
+
+    from ..adapter import adapter_base, adapter_config, check_fits, load_adapter, recipe_value
+    from ..checkpoints import checkpoints as list_checkpoints
+    from ..model.load import load_audio_tokenizer, load_text_tokenizer
+    from ..recipe import TINY, ModelConfig
+    from ..speak import Speaker
+
+    folder = Path(adapter)
+    adapter_config(folder)
+    out = folder / "eval"
+    if out.exists() and not force:
+        raise OutputExistsError(f"{out} exists from an earlier eval. Pass --force to replace it.")
+    if max_seconds <= 0:
+        raise HiggsLoraError(f"--max-seconds {max_seconds}: must be positive (e.g. 20).")
+    recipe, facts = _adapter_recipe(folder)
+    voice = _voice(recipe, facts, data)
+    sentences = _sentences(texts, facts)
+    base = adapter_base(folder)
+    others = _other_adapter(against, base)
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    dtype = torch.bfloat16 if device == "cuda" else torch.float32
+
+    # 1. Speak: one base in memory, each system a named adapter on it (or none, for the base).
+    model = load_adapter(folder, dtype=dtype)
+    # (system, step, the PEFT adapter it speaks with; None: the base without any adapter)
+    systems: list[tuple[str, int | None, str | None]] = [(ADAPTER, facts.get("steps"), "default")]
+    if others is not None:
+        check_fits(others, base)
+        model.load_adapter(str(others), adapter_name="against")
+        reserved = others.name in (ADAPTER, BASE) or others.name.startswith("step-")
+        systems.append((f"other-{others.name}" if reserved else others.name, None, "against"))
+    else:
+        systems.append((BASE, None, None))
+    if checkpoints:
+        found = [(step, path) for step, path, done in list_checkpoints(folder / "checkpoints") if done]
+        if not found:
+            raise HiggsLoraError(f"--checkpoints: no complete checkpoint in {folder / 'checkpoints'}.")
+        for step, path in found:
+            check_fits(path, base)
+            model.load_adapter(str(path), adapter_name=f"step-{step}")
+            systems.append((f"step-{step}", step, f"step-{step}"))
+    model_config = ModelConfig(
+        base=base, audio_tokenizer=recipe_value(folder, "model", "audio_tokenizer", TINY)
+    )
+    speaker = Speaker(
+        model.get_base_model(),
+        load_text_tokenizer(model_config),
+        load_audio_tokenizer(model_config, device),
+        system_prompt=recipe.data.system_prompt,
+    )
+    staging = Path(tempfile.mkdtemp(prefix=".eval-staging-", dir=folder))
+    try:
+        samples: list[Sample] = []
+        audio: list[np.ndarray] = []
+        rate = int(speaker.audio_tokenizer.sampling_rate)
+        bar = tqdm(total=len(systems) * len(sentences), desc="speak", unit="sentence", disable=not progress)
+        for system, _, name in systems:
+            with _active(model, name):
+                for index, (text, source) in enumerate(sentences):
+                    sample, speech = speak_sample(
+                        speaker, system, index, text, source, voice, seed, temperature, max_seconds
+                    )
+                    speech.save(staging / sample.wav, force=True)
+                    samples.append(sample)
+                    audio.append(speech.audio)
+                    bar.update()
+        bar.close()
+        del speaker, model  # the TTS model leaves memory before Whisper and the speaker encoder load
+        gc.collect()
+        if device == "cuda":
+            torch.cuda.empty_cache()
+
+        # 2. Score, then aggregate per system.
+        asr_name = TINY if asr == "auto" and base == TINY else (None if asr == "auto" else asr)
+        scorer = Scorer(voice, asr_name, speaker_model, language, device)
+        scorer.score(samples, audio, rate, progress)
+        figures = [
+            aggregate(system, [s for s in samples if s.system == system], step, language)
+            for system, step, _ in systems
+        ]
+        report = EvalReport(
+            folder,
+            out,
+            figures,
+            samples,
+            settings={
+                "texts": len(sentences),
+                "held_out_texts": sum(source == "held-out" for _, source in sentences),
+                "against": systems[1][0],
+                "seed": seed,
+                "temperature": temperature,
+                "max_seconds": max_seconds,
+                "asr": scorer.asr_name,
+                "language": language,
+                "normaliser": metrics.normaliser_name(language),
+                "speaker_model": speaker_model,
+                "voice_clips": [str(path) for path in voice.clips],
+                "chars_per_second": round(voice.chars_per_second, 3),
+                "reference": str(voice.ref_audio) if voice.ref_audio else None,
+                "device": device,
+            },
+        )
+        _write(report, staging)
+        _replace(staging, out)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return report
+
+
+def _adapter_recipe(folder: Path) -> tuple[Any, dict[str, Any]]:
+    """The recipe saved beside the adapter, and its metrics.json (steps, data path, held-out texts)."""
+    from ..recipe import load_recipe
+
+    if not (folder / "recipe.toml").is_file():
+        raise HiggsLoraError(
+            f"{folder}: no recipe.toml beside the adapter; eval needs the recipe it was trained with."
+        )
+    recipe = load_recipe(folder / "recipe.toml")
+    metrics_file = folder / "metrics.json"
+    facts = json.loads(metrics_file.read_text(encoding="utf-8")) if metrics_file.is_file() else {}
+    return recipe, facts
+
+
+def _voice(recipe: Any, facts: dict[str, Any], data: str | Path | None) -> TrainingVoice:
+    from .voice import training_voice
+
+    path = Path(data) if data is not None else (Path(facts["data_path"]) if facts.get("data_path") else None)
+    if path is None:
+        raise HiggsLoraError(
+            "this adapter's metrics.json does not say where its training data is: pass --data PATH (the "
+            "recipe's [data] path) so similarity can be measured against the training voice."
+        )
+    if not path.exists():
+        raise HiggsLoraError(f"training data {path} not found (moved?). Pass --data PATH to where it is now.")
+    return training_voice(recipe, path)
+
+
+def _sentences(texts: str | Path | list[str] | None, facts: dict[str, Any]) -> list[tuple[str, str]]:
+    if texts is None:
+        chosen = [(text, "builtin") for text in BUILTIN_TEXTS]
+    elif isinstance(texts, list):
+        chosen = [(text, "file") for text in texts]
+    else:
+        chosen = [(text, "file") for text in read_texts(texts)]
+    chosen += [(text, "held-out") for text in facts.get("eval_texts", [])]
+    for text, source in chosen:
+        if not metrics.normalise(text):
+            raise HiggsLoraError(f"{source} text {text!r}: no words left after normalisation; remove it.")
+    return chosen
+
+
+def _other_adapter(against: str, base: str) -> Path | None:
+    from ..adapter import adapter_base, adapter_config
+
+    if against == BASE:
+        return None
+    other = Path(against)
+    if not (other / "adapter_config.json").is_file():
+        raise HiggsLoraError(
+            f"--against {other}: no adapter_config.json there. Give base, or an adapter folder (adapters/OTHER)."
+        )
+    adapter_config(other)
+    if adapter_base(other) != base:
+        raise HiggsLoraError(
+            f"--against {other}: trained on base {adapter_base(other)!r}, this adapter on {base!r}; "
+            "compare adapters of the same base."
+        )
+    return other
+
+
+class _active:
+    """Context in which a system speaks: PEFT adapter `name` active, or (None) no adapter: the base."""
+
+    def __init__(self, model: Any, name: str | None) -> None:
+        self.model, self.name = model, name
+        self._disabled: Any = None
+
+    def __enter__(self) -> None:
+        if self.name is None:
+            self._disabled = self.model.disable_adapter()
+            self._disabled.__enter__()
+        else:
+            self.model.set_adapter(self.name)
+
+    def __exit__(self, *exc: object) -> None:
+        if self._disabled is not None:
+            self._disabled.__exit__(*exc)
+
+
+def _write(report: EvalReport, staging: Path) -> None:
+    from ..fileio import write_text_atomic
+    from .page import plot_figures, write_page
+
+    write_text_atomic(staging / "eval.json", json.dumps(report.to_json(), indent=2) + "\n")
+    plot_figures(report, staging / "metrics.png")
+    write_page(report, staging / "index.html")
+
+
+def _replace(staging: Path, out: Path) -> None:
+    """Swap the finished staging folder in for `out` (renames only: a crash leaves one or the other)."""
+    old = None
+    if out.exists():
+        old = out.with_name(f".eval-old-{os.getpid()}")
+        os.replace(out, old)
+    os.replace(staging, out)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def _round(value: float | None, digits: int = 4) -> float | None:
+    return None if value is None else round(value, digits)
+
+
+def _json_safe(record: dict[str, Any]) -> dict[str, Any]:
+    """NaN is not JSON: unscored figures become null."""
+    return {k: (None if isinstance(v, float) and v != v else v) for k, v in record.items()}
