@@ -22,7 +22,7 @@ from transformers import TrainerCallback
 
 from ..fileio import write_text_atomic
 from ..recipe import TINY, Recipe
-from .run import ADAPTER, Scorer, SystemFigures, aggregate, speak_sample
+from .score import ADAPTER, Scorer, SystemFigures, aggregate, speak_sample
 from .voice import TrainingVoice, training_voice
 
 BEST = "best"

@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING
 from ..fileio import atomic_path, write_text_atomic
 
 if TYPE_CHECKING:
-    from .run import EvalReport, Sample, SystemFigures
+    from .run import EvalReport
+    from .score import Sample, SystemFigures
 
 
 def _pct(value: float) -> str:

@@ -108,3 +108,25 @@ def test_eval_table_in_the_recipe(tmp_path) -> None:
         RecipeError, match=r'\[eval\] best = "loss" needs held-out clips: set \[data\] eval_fraction'
     ):
         load_recipe(recipe)
+
+
+def test_aggregate_counts_samples_that_never_stopped() -> None:
+    from higgs_lora.evaluate.score import Sample, aggregate
+
+    def sample(index: int, stopped: bool, ratio: float, transcript: str, similarity: float | None) -> Sample:
+        return Sample(
+            "adapter", index, "The cat sat down.", "builtin", f"wavs/adapter/{index:02d}.wav", ratio, stopped,
+            1.0, ratio, 0.1, transcript=transcript, similarity=similarity,
+        )  # fmt: skip
+
+    samples = [
+        sample(0, True, 1.0, "the cat sat down", 0.9),
+        sample(1, False, 3.0, "the cat sat down and down and down", 0.5),  # ran to the limit, babbling
+        sample(2, True, 0.2, "", None),  # stopped at once: silence, nothing to embed
+    ]
+    figures = aggregate("adapter", samples, step=100)
+    assert figures.never_stopped == 1 and figures.samples == 3 and figures.step == 100
+    assert figures.duration_off == 2 and figures.duration_ratio == 1.0
+    assert figures.wer == pytest.approx((0 + 4 + 4) / 12, abs=1e-4)  # 4 insertions, 4 deletions / 12 words
+    assert figures.similarity == pytest.approx(0.7)  # the unembeddable sample is left out
+    assert "1/3 never stopped" in figures.headline()
