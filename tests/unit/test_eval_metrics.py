@@ -130,3 +130,25 @@ def test_aggregate_counts_samples_that_never_stopped() -> None:
     assert figures.wer == pytest.approx((0 + 4 + 4) / 12, abs=1e-4)  # 4 insertions, 4 deletions / 12 words
     assert figures.similarity == pytest.approx(0.7)  # the unembeddable sample is left out
     assert "1/3 never stopped" in figures.headline()
+
+
+def test_wavlm_option_embeds_with_a_local_model(tmp_path) -> None:
+    """`--speaker-model wavlm:PATH` plumbing with a tiny random WavLM x-vector model saved locally."""
+    import torch
+    from transformers import Wav2Vec2FeatureExtractor, WavLMConfig, WavLMForXVector
+
+    config = WavLMConfig(
+        hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64,
+        conv_dim=(16,) * 7, num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=2,
+        tdnn_dim=(16, 16, 16, 16, 32), xvector_output_dim=24, num_buckets=32, max_bucket_distance=64,
+    )  # fmt: skip
+    torch.manual_seed(0)
+    WavLMForXVector(config).save_pretrained(tmp_path)
+    Wav2Vec2FeatureExtractor(sampling_rate=16000).save_pretrained(tmp_path)
+    encoder = metrics.speaker_encoder(f"wavlm:{tmp_path}")
+    tone = np.sin(2 * np.pi * 200 * np.arange(22050) / 22050).astype(np.float32)
+    vector = encoder.embed(tone, 22050)
+    assert vector is not None and vector.shape == (24,) and np.linalg.norm(vector) == pytest.approx(1.0)
+    assert encoder.embed(tone[:100], 22050) is None
+    with pytest.raises(HiggsLoraError, match="cannot load .* whose weights ship with the package"):
+        metrics.speaker_encoder(f"wavlm:{tmp_path / 'missing'}")
