@@ -78,7 +78,7 @@ def evaluate_adapter(
     """
     import torch
 
-    from ..adapter import adapter_base, adapter_config, check_fits, load_adapter, recipe_value
+    from ..adapter import adapter_base, adapter_config, check_fits, load_adapter
     from ..checkpoints import checkpoints as list_checkpoints
     from ..model.load import load_audio_tokenizer, load_text_tokenizer
     from ..recipe import TINY, ModelConfig
@@ -125,9 +125,7 @@ def evaluate_adapter(
             check_fits(path, base)
             model.load_adapter(str(path), adapter_name=f"step-{step}")
             systems.append((f"step-{step}", step, f"step-{step}"))
-    model_config = ModelConfig(
-        base=base, audio_tokenizer=recipe_value(folder, "model", "audio_tokenizer", TINY)
-    )
+    model_config = ModelConfig(base=base, audio_tokenizer=recipe.model.audio_tokenizer)
     speaker = Speaker(
         model.get_base_model(),
         load_text_tokenizer(model_config),
