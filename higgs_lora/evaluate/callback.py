@@ -20,8 +20,10 @@ from typing import Any
 
 from transformers import TrainerCallback
 
+from ..errors import HiggsLoraError
 from ..fileio import write_text_atomic
 from ..recipe import TINY, Recipe
+from .metrics import normalise
 from .score import ADAPTER, Scorer, SystemFigures, aggregate, speak_sample
 from .voice import TrainingVoice, training_voice
 
@@ -38,6 +40,11 @@ class EvalCallback(TrainerCallback):
         self.out = out
         self.text_tokenizer = text_tokenizer
         self.audio_tokenizer = audio_tokenizer
+        for text in self.config.texts:  # fail before training, not at the first evaluation
+            if not normalise(text, self.config.language):
+                raise HiggsLoraError(
+                    f"{recipe.source} [eval] texts: {text!r} has no words to score; remove it."
+                )
         self.voice: TrainingVoice = training_voice(recipe, recipe.data_path)  # headers only: cheap
         asr = self.config.asr
         asr_name = TINY if asr == "auto" and recipe.model.base == TINY else (None if asr == "auto" else asr)
