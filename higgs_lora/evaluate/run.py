@@ -96,6 +96,12 @@ def evaluate_adapter(
     sentences = _sentences(texts, facts)
     base = adapter_base(folder)
     others = _other_adapter(against, base)
+    found = [(step, path) for step, path, done in list_checkpoints(folder / "checkpoints") if done]
+    if checkpoints and not found:
+        raise HiggsLoraError(f"--checkpoints: no complete checkpoint in {folder / 'checkpoints'}.")
+    extra = ([others] if others is not None else []) + ([path for _, path in found] if checkpoints else [])
+    for path in extra:
+        check_fits(path, base)  # config and shapes only: refuse before the model is loaded
     device = "cuda" if torch.cuda.is_available() else "cpu"
     dtype = torch.bfloat16 if device == "cuda" else torch.float32
 
@@ -111,18 +117,13 @@ def evaluate_adapter(
     # (system, step, the PEFT adapter it speaks with; None: the base without any adapter)
     systems: list[tuple[str, int | None, str | None]] = [(ADAPTER, facts.get("steps"), "default")]
     if others is not None:
-        check_fits(others, base)
         model.load_adapter(str(others), adapter_name="against")
         reserved = others.name in (ADAPTER, BASE) or others.name.startswith("step-")
         systems.append((f"other-{others.name}" if reserved else others.name, None, "against"))
     else:
         systems.append((BASE, None, None))
     if checkpoints:
-        found = [(step, path) for step, path, done in list_checkpoints(folder / "checkpoints") if done]
-        if not found:
-            raise HiggsLoraError(f"--checkpoints: no complete checkpoint in {folder / 'checkpoints'}.")
         for step, path in found:
-            check_fits(path, base)
             model.load_adapter(str(path), adapter_name=f"step-{step}")
             systems.append((f"step-{step}", step, f"step-{step}"))
     model_config = ModelConfig(base=base, audio_tokenizer=recipe.model.audio_tokenizer)

@@ -217,4 +217,8 @@ def test_eval_refuses_bad_input(evaluated, tmp_path: Path) -> None:
         higgs_lora.evaluate_adapter(adapter, against=str(tmp_path), force=True)
     with pytest.raises(HiggsLoraError, match="training data .* not found .* --data"):
         higgs_lora.evaluate_adapter(adapter, data=tmp_path / "moved", force=True)
+    best = adapter / "best"  # a complete adapter, but without checkpoints or metrics.json
+    with pytest.raises(HiggsLoraError, match="--checkpoints: no complete checkpoint in"):
+        higgs_lora.evaluate_adapter(best, checkpoints=True, data=adapter.parent.parent / "smoke-data")
+    assert not (best / "eval").exists()
     assert (out / "eval.json").is_file()  # nothing above touched the earlier eval
