@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -152,3 +154,57 @@ def test_wavlm_option_embeds_with_a_local_model(tmp_path) -> None:
     assert encoder.embed(tone[:100], 22050) is None
     with pytest.raises(HiggsLoraError, match="cannot load .* whose weights ship with the package"):
         metrics.speaker_encoder(f"wavlm:{tmp_path / 'missing'}")
+
+
+class _SavedModel:
+    """Stands in for the PeftModel the Trainer hands callbacks: what `_save_best` uses of it."""
+
+    active_adapter = "default"
+
+    def __init__(self) -> None:
+        import types
+
+        self.peft_config = {"default": types.SimpleNamespace(base_model_name_or_path="/local/cache/path")}
+        self.saves = 0
+
+    def save_pretrained(self, folder, **kwargs) -> None:
+        self.saves += 1
+        for name in ("adapter_config.json", "adapter_model.safetensors"):
+            (Path(folder) / name).write_text(f"save {self.saves}", encoding="utf-8")
+
+
+@pytest.mark.parametrize(
+    ("best", "values", "kept"),
+    [("loss", [3.0, 2.0, 2.5], (2, 2.0)), ("similarity", [0.5, float("nan"), 0.7], (3, 0.7))],
+)
+def test_eval_callback_keeps_the_best_by_the_chosen_figure(tmp_path, best, values, kept) -> None:
+    import json
+    import types
+
+    from higgs_lora import load_recipe
+    from higgs_lora.evaluate.callback import EvalCallback
+    from tests.helpers import smoke_recipe
+
+    extra = f'\n[eval]\nevery_steps = 1\nbest = "{best}"'
+    recipe = load_recipe(smoke_recipe(tmp_path, tmp_path / "cache", extra=extra), {"data.eval_fraction": 0.2})
+    out = tmp_path / "adapters" / "t"
+    callback = EvalCallback(recipe, out, None, None)
+    model = _SavedModel()
+    state = types.SimpleNamespace(is_world_process_zero=True, global_step=0)
+    for step, value in enumerate(values, start=1):
+        state.global_step = step
+        if best == "loss":
+            callback.on_evaluate(None, state, None, model=model, metrics={"eval_loss": value})
+        else:
+            callback._consider(model, step, value, None)
+    record = callback.record()
+    assert (record["best_step"], record["best_value"]) == kept and record["best_metric"] == best
+    saved = json.loads((out / "best" / "best.json").read_text())
+    assert (saved["step"], saved["value"]) == kept
+    assert (out / "best" / "adapter_model.safetensors").read_text() == f"save {model.saves}"
+    assert model.saves == 2  # written when it improved, never when it did not
+    assert model.peft_config["default"].base_model_name_or_path == "tiny-random"  # travels, like the adapter
+    assert "[eval]" in (out / "best" / "recipe.toml").read_text()
+    # A resumed run starts from the best so far instead of overwriting it with a worse one.
+    again = EvalCallback(recipe, out, None, None)
+    assert again.best is not None and again.best["step"] == kept[0]
