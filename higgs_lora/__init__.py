@@ -10,6 +10,7 @@ Everything the CLI does is a function here:
     higgs_lora.convert_adapter("adapters/smoke", to="native")  # adapters/smoke-native/
     higgs_lora.speak("Hello.", adapter="adapters/smoke", out="hello.wav")
     higgs_lora.build_dataset(["podcast.mp3"], "data/my-voice")   # recordings → clips + manifest
+    higgs_lora.evaluate_adapter("adapters/smoke")  # adapters/smoke/eval/: WER, similarity, stopping
 
 Heavy libraries (torch, transformers, peft) are imported on first use, not here.
 """
@@ -37,6 +38,7 @@ __all__ = [
     "AdapterInfo",
     "ChecksumError",
     "DataError",
+    "EvalReport",
     "HiggsAudioForLoRA",
     "HiggsLoraError",
     "MemoryPlan",
@@ -53,6 +55,7 @@ __all__ = [
     "build_dataset",
     "check_dataset",
     "convert_adapter",
+    "evaluate_adapter",
     "export",
     "higgs_loss",
     "import_adapter",
@@ -77,6 +80,8 @@ _LAZY = {
     "check_dataset": ("dataset.check", "check_dataset"),
     "save_dataset_edits": ("dataset.review", "save_edits"),
     "Transcriber": ("asr", "Transcriber"),
+    "evaluate_adapter": ("evaluate.run", "evaluate_adapter"),
+    "EvalReport": ("evaluate.run", "EvalReport"),
 }
 
 if TYPE_CHECKING:
@@ -85,6 +90,7 @@ if TYPE_CHECKING:
     from .dataset.build import build_dataset
     from .dataset.check import check_dataset
     from .dataset.review import save_edits as save_dataset_edits
+    from .evaluate.run import EvalReport, evaluate_adapter
     from .loss import higgs_loss
     from .model.shim import HiggsAudioForLoRA
 

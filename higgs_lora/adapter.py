@@ -32,6 +32,10 @@ class AdapterInfo:
     final_loss: float | None
     eval_loss: float | None
     size_bytes: int
+    eval_wer: float | None = None
+    """Headline figures of the last `higgs-lora eval` (ADAPTER/eval/eval.json), when there is one."""
+    eval_similarity: float | None = None
+    eval_never_stopped: str | None = None
 
 
 def adapter_config(adapter_dir: str | Path, trust_pickle: bool = False) -> dict[str, Any]:
@@ -111,7 +115,24 @@ def read_adapter(adapter_dir: str | Path) -> AdapterInfo:
         final_loss=metrics.get("final_loss"),
         eval_loss=metrics.get("eval_loss"),
         size_bytes=(folder / ADAPTER_WEIGHTS).stat().st_size,
+        **_eval_headline(folder),
     )
+
+
+def _eval_headline(folder: Path) -> dict[str, Any]:
+    """The adapter's own figures from ADAPTER/eval/eval.json (empty when never evaluated)."""
+    file = folder / "eval" / "eval.json"
+    if not file.is_file():
+        return {}
+    try:
+        figures = json.loads(file.read_text(encoding="utf-8"))["systems"][0]
+    except (json.JSONDecodeError, KeyError, IndexError):
+        return {}  # an unreadable eval only loses its column; the adapter itself is fine
+    return {
+        "eval_wer": figures.get("wer"),
+        "eval_similarity": figures.get("similarity"),
+        "eval_never_stopped": f"{figures.get('never_stopped')}/{figures.get('samples')} never stopped",
+    }
 
 
 def list_adapters(root: str | Path = "adapters") -> list[AdapterInfo]:

@@ -109,6 +109,26 @@ def _speak(args: argparse.Namespace) -> None:
     print(f"wrote {args.out}: {speech.seconds:.2f} s at {speech.sample_rate} Hz")
 
 
+def _eval(args: argparse.Namespace) -> None:
+    from .evaluate.run import evaluate_adapter
+
+    report = evaluate_adapter(
+        args.adapter,
+        texts=args.texts,
+        checkpoints=args.checkpoints,
+        against=args.against,
+        max_seconds=args.max_seconds,
+        seed=args.seed,
+        temperature=args.temperature,
+        asr=args.asr,
+        speaker_model=args.speaker_model,
+        language=args.language,
+        data=args.data,
+        force=args.force,
+    )
+    print(report.summary())
+
+
 def _adapters(args: argparse.Namespace) -> None:
     from .adapter import list_adapters, read_adapter
 
@@ -118,6 +138,8 @@ def _adapters(args: argparse.Namespace) -> None:
             print(f"{field:>11}: {value}")
         print(f"{'files':>11}: {', '.join(sorted(p.name for p in info.path.iterdir()))}")
         return
+    adapters = list_adapters(args.adapters_dir)
+    evaluated = any(a.eval_wer is not None for a in adapters)  # eval's columns only once there are figures
     rows = [
         (
             a.name,
@@ -127,13 +149,15 @@ def _adapters(args: argparse.Namespace) -> None:
             str(a.steps or "-"),
             _loss(a.final_loss),
             f"{a.size_bytes / 2**20:.1f} MB",
+            *((_eval_figures(a),) if evaluated else ()),
         )
-        for a in list_adapters(args.adapters_dir)
+        for a in adapters
     ]
     if not rows:
         print(f"no adapters in {args.adapters_dir}/ (train one: higgs-lora train RECIPE)")
         return
     header = ("name", "base", "rank", "targets", "steps", "final loss", "size")
+    header += ("eval (WER, similarity, never stopped)",) if evaluated else ()
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
     for row in [header, *rows]:
         print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
@@ -141,6 +165,13 @@ def _adapters(args: argparse.Namespace) -> None:
 
 def _loss(value: float | None) -> str:
     return f"{value:.4f}" if value is not None else "-"
+
+
+def _eval_figures(info) -> str:
+    if info.eval_wer is None:
+        return "-"
+    similarity = f"{info.eval_similarity:.2f}" if info.eval_similarity is not None else "n/a"
+    return f"{info.eval_wer:.1%}, {similarity}, {info.eval_never_stopped}"
 
 
 TRUST_PICKLE_HELP = "load adapter weights stored as a pickle (.bin): can run code; only for sources you trust"
@@ -276,6 +307,31 @@ def _add_speak(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--trust-pickle", action="store_true", help=TRUST_PICKLE_HELP)
 
 
+def _add_eval(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("adapter", help="adapter folder, e.g. adapters/NAME")
+    parser.add_argument("--texts", help="file of sentences, one per line, instead of the 20 built-in ones")
+    parser.add_argument(
+        "--checkpoints", action="store_true", help="also each checkpoint in ADAPTER/checkpoints"
+    )
+    parser.add_argument("--against", default="base", help="compare with: base (default) or adapters/OTHER")
+    parser.add_argument("--max-seconds", type=float, default=20.0, help="length limit per sentence (20)")
+    parser.add_argument("--seed", type=int, default=0, help="sentence i is sampled with seed + i (0)")
+    parser.add_argument("--temperature", type=float, default=0.7, help="sampling temperature (0.7)")
+    parser.add_argument(
+        "--asr",
+        default="auto",
+        help="Whisper id or folder; auto: whisper-large-v3-turbo on GPU, small on CPU",
+    )
+    parser.add_argument(
+        "--speaker-model",
+        default="resemblyzer",
+        help="resemblyzer (default, offline) or wavlm (microsoft/wavlm-base-plus-sv, a download)",
+    )
+    parser.add_argument("--language", default="en", help="language of the texts, for Whisper (en)")
+    parser.add_argument("--data", help="training data, if it moved since training (default: as trained)")
+    parser.add_argument("--force", action="store_true", help="replace an earlier ADAPTER/eval/")
+
+
 def _add_adapters(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("name", nargs="?", help="show one adapter in detail")
     parser.add_argument("--adapters-dir", default="adapters", help="where adapters live (adapters)")
@@ -384,6 +440,11 @@ VERBS: dict[
         _convert,
     ),
     "speak": ("generate speech with an adapter or a merged model → WAV", _add_speak, _speak),
+    "eval": (
+        "is the voice any good? WER, speaker similarity, stopping; vs the base → ADAPTER/eval/",
+        _add_eval,
+        _eval,
+    ),
     "export": ("package an adapter (.zip or folder) with checksums and a model card", _add_export, _export),
     "import": ("verify and install an exported adapter package into adapters/", _add_import, _import),
     "adapters": ("list trained adapters, or show one", _add_adapters, _adapters),

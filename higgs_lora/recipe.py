@@ -15,6 +15,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .errors import RecipeError
+from .evaluate.texts import TRAINING_TEXTS
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"
 TINY = "tiny-random"
@@ -203,6 +204,30 @@ class SamplesConfig(_Table):
         return self
 
 
+class EvalConfig(_Table):
+    """`[eval]`: judge the voice while training and keep the best checkpoint. Every `every_steps` steps
+    the current adapter speaks `texts`, which are transcribed and scored (WER, CER, speaker similarity,
+    stopping) as `higgs-lora eval` does; whenever the `best` figure improves, the adapter is saved to
+    adapters/<name>/best/. The adapter in adapters/<name>/ stays the last step's."""
+
+    every_steps: int = Field(0, ge=0)
+    """0 turns it off. Each round costs one generation per text plus transcription."""
+    texts: list[str] = Field(default_factory=lambda: list(TRAINING_TEXTS), min_length=1)
+    """Default: four of the built-in eval sentences (keep it short: this runs inside training)."""
+    best: Literal["similarity", "wer", "cer", "loss"] = "similarity"
+    """What "best" means: highest speaker similarity, lowest WER or CER, or lowest eval loss (the
+    latter judged at [train] eval_steps and needing [data] eval_fraction > 0)."""
+    max_seconds: float = Field(15.0, gt=0, le=60)
+    seed: int = 0
+    temperature: float = Field(0.7, ge=0)
+    asr: str = "auto"
+    """Whisper hub id or folder; auto: tiny-random for the tiny model, else the device's default
+    (whisper-large-v3-turbo on CUDA, whisper-small on CPU)."""
+    speaker_model: str = "resemblyzer"
+    """resemblyzer (weights ship with the package) or wavlm (microsoft/wavlm-base-plus-sv, a download)."""
+    language: str = "en"
+
+
 class Recipe(_Table):
     """A whole training recipe; `source` is the file it came from (paths resolve against it)."""
 
@@ -214,7 +239,17 @@ class Recipe(_Table):
     data: DataConfig
     train: TrainConfig = Field(default_factory=TrainConfig)
     samples: SamplesConfig = Field(default_factory=SamplesConfig)
+    eval: EvalConfig = Field(default_factory=EvalConfig)
     source: Path | None = Field(None, exclude=True)
+
+    @model_validator(mode="after")
+    def _loss_needs_eval_split(self) -> Recipe:
+        if self.eval.every_steps and self.eval.best == "loss" and self.data.eval_fraction <= 0:
+            raise ValueError(
+                '[eval] best = "loss" needs held-out clips: set [data] eval_fraction > 0, or choose '
+                'best = "similarity", "wer" or "cer"'
+            )
+        return self
 
     @property
     def base_dir(self) -> Path:
@@ -269,6 +304,7 @@ _TABLE_MODELS: dict[str, type[BaseModel]] = {
     "data": DataConfig,
     "train": TrainConfig,
     "samples": SamplesConfig,
+    "eval": EvalConfig,
 }
 
 

@@ -80,7 +80,7 @@ Trained with [higgs-lora](https://pypi.org/project/higgs-lora/) from `recipe.tom
 | optimizer steps | {metrics["steps"]} |
 | loss first → final | {metrics["first_loss"]:.4f} → {metrics["final_loss"]:.4f} |
 | eval loss | {f"{eval_loss:.4f}" if eval_loss is not None else "n/a (no eval split)"} |
-
+{_best_row(metrics)}
 ![loss curve](loss.png)
 
 ## Use it
@@ -95,6 +95,17 @@ With stock PEFT the adapter loads onto a plain `HiggsAudioModel`, but PEFT's cau
 (same weights and keys) or use `higgs_lora.load_adapter`.
 """
     write_text_atomic(folder / "README.md", card)
+
+
+def _best_row(metrics: dict[str, Any]) -> str:
+    """The model card's line about the best checkpoint kept by [eval] (empty without [eval])."""
+    if metrics.get("best_step") is None:
+        return ""
+    return (
+        f"| best checkpoint ([eval] best = {metrics['best_metric']}) | step {metrics['best_step']}: "
+        f"{metrics['best_metric']} {metrics['best_value']:.4f}, saved in `best/` (this folder holds the last "
+        f"step, {metrics['steps']}) |\n"
+    )
 
 
 def summary(metrics: dict[str, Any], folder: Path) -> str:
@@ -113,4 +124,12 @@ def summary(metrics: dict[str, Any], folder: Path) -> str:
             f"  adapter → {folder}/ (adapter_model.safetensors, metrics.json, loss.png, README.md)",
             *(f"  note: {note}" for note in metrics.get("notes", [])),
         ]
+        + (
+            [
+                f"  best by {metrics['best_metric']}: step {metrics['best_step']} "
+                f"({metrics['best_value']:.4f}) → {metrics['best_dir']}/ (the adapter above is the last step)"
+            ]
+            if metrics.get("best_step") is not None
+            else []
+        )
     )

@@ -78,7 +78,8 @@ def train(
 
     # 1. Data: encode what the cache lacks, build ChatML examples, hold some out for eval.
     listening = recipe.samples.every_steps > 0
-    audio_tokenizer = load_audio_tokenizer(recipe.model, runtime.device) if listening else None
+    judging = recipe.eval.every_steps > 0  # [eval]: score the voice, keep the best adapter
+    audio_tokenizer = load_audio_tokenizer(recipe.model, runtime.device) if listening or judging else None
     with ranks.main_first():  # the main process encodes; the others then find everything cached
         prepared = prepare(recipe, audio_tokenizer=audio_tokenizer, progress=progress and ranks.is_main)
     if ranks.is_main:
@@ -134,6 +135,13 @@ def train(
             )
         )
 
+    judge = None
+    if judging:
+        from .evaluate.callback import EvalCallback
+
+        judge = EvalCallback(recipe, out, text_tokenizer, audio_tokenizer, str(runtime.device))
+        trainer.add_callback(judge)
+
     # 4. Train. SIGINT/SIGTERM save a checkpoint and stop; a non-finite loss stops before saving.
     started = time.perf_counter()
     stop = StopOnSignal()
@@ -160,6 +168,11 @@ def train(
     metrics = _metrics(recipe, trainer, runtime, prepared, lengths, bucketed, seconds, eval_loss, resume_from)
     metrics["train_examples"], metrics["eval_examples"] = len(train_examples), len(eval_examples)
     metrics["notes"] = notes
+    # `higgs-lora eval` compares with the training voice and speaks the held-out sentences.
+    metrics["data_path"] = str(recipe.data_path)
+    metrics["eval_texts"] = [example.text for example in eval_examples]
+    if judge is not None:
+        metrics.update(judge.record())
     if ranks.is_main:
         save_adapter(model, recipe, metrics, out)
         print(summary(metrics, out))
@@ -339,7 +352,7 @@ def _claim_output(out: Path, *, resume: bool, force: bool, mutate: bool = True) 
             )
         return Path(last)
     if force:
-        for folder in (checkpoints, out / "logs") if mutate else ():
+        for folder in (checkpoints, out / "logs", out / "best") if mutate else ():
             shutil.rmtree(folder, ignore_errors=True)
     elif finished:
         raise OutputExistsError(
