@@ -78,11 +78,11 @@ def evaluate_adapter(
     """
     import torch
 
-    from ..adapter import adapter_base, adapter_config, check_fits, load_adapter
+    from ..adapter import adapter_base, adapter_config, check_fits, load_adapter, trained_model_config
     from ..checkpoints import checkpoints as list_checkpoints
-    from ..model.load import load_audio_tokenizer, load_text_tokenizer
-    from ..recipe import TINY, ModelConfig
-    from ..speak import Speaker
+    from ..model.load import load_audio_tokenizer, load_text_tokenizer, pick_runtime
+    from ..recipe import TINY
+    from ..speak import Speaker, choose_speech_quantization
 
     folder = Path(adapter)
     adapter_config(folder)
@@ -95,15 +95,19 @@ def evaluate_adapter(
     voice = _voice(recipe, facts, data)
     sentences = _sentences(texts, facts)
     base = adapter_base(folder)
+    # The base, revisions and audio tokenizer the adapter was trained with (its recipe.toml).
+    model_config = trained_model_config(folder)
     others = _other_adapter(against, base)
     found = [(step, path) for step, path, done in list_checkpoints(folder / "checkpoints") if done]
     if checkpoints and not found:
         raise HiggsLoraError(f"--checkpoints: no complete checkpoint in {folder / 'checkpoints'}.")
     extra = ([others] if others is not None else []) + ([path for _, path in found] if checkpoints else [])
     for path in extra:
-        check_fits(path, base)  # config and shapes only: refuse before the model is loaded
-    device = "cuda" if torch.cuda.is_available() else "cpu"
-    dtype = torch.bfloat16 if device == "cuda" else torch.float32
+        check_fits(path, model_config)  # config and shapes only: refuse before the model is loaded
+    runtime = pick_runtime(model_config)
+    device = runtime.device.type
+    # As speak does: full precision where it fits the GPU, else the 4-bit base with adapters unmerged.
+    quantization = choose_speech_quantization(model_config, runtime)
 
     # 1. Speak: one base in memory, each system a named adapter on it (or none, for the base).
     clock = [time.perf_counter()]
@@ -113,7 +117,7 @@ def evaluate_adapter(
         clock.append(time.perf_counter())
         timing[name] = round(clock[-1] - clock[-2], 2)
 
-    model = load_adapter(folder, dtype=dtype)
+    model = load_adapter(folder, quantization=quantization, dtype=runtime.compute_dtype)
     # (system, step, the PEFT adapter it speaks with; None: the base without any adapter)
     systems: list[tuple[str, int | None, str | None]] = [(ADAPTER, facts.get("steps"), "default")]
     if others is not None:
@@ -126,7 +130,6 @@ def evaluate_adapter(
         for step, path in found:
             model.load_adapter(str(path), adapter_name=f"step-{step}")
             systems.append((f"step-{step}", step, f"step-{step}"))
-    model_config = ModelConfig(base=base, audio_tokenizer=recipe.model.audio_tokenizer)
     speaker = Speaker(
         model.get_base_model(),
         load_text_tokenizer(model_config),
