@@ -1,9 +1,10 @@
-"""Atomic file writes: a reader (or a crash) never sees half a file."""
+"""Atomic file and folder writes: a reader (or a crash) never sees half a file or a half-built folder."""
 
 from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,6 +28,20 @@ def atomic_path(target: Path) -> Iterator[Path]:
 def write_text_atomic(target: Path, text: str) -> None:
     with atomic_path(target) as temporary:
         temporary.write_text(text, encoding="utf-8")
+
+
+def swap_in_folder(staging: Path, out: Path) -> None:
+    """Put the fully written folder `staging` at `out`, replacing what is there with two renames (the
+    old folder is moved aside first and deleted last), so `out` is never a half-built folder. Whether
+    replacing is allowed is the caller's decision, made before."""
+    if out.exists():
+        old = out.with_name(f".{out.name}.old")
+        shutil.rmtree(old, ignore_errors=True)
+        out.rename(old)
+        staging.rename(out)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        staging.rename(out)
 
 
 def _umask() -> int:

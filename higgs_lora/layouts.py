@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from .errors import HiggsLoraError, OutputExistsError
+from .fileio import swap_in_folder
 
 Layout = Literal["boson", "native"]
 LAYOUTS: tuple[Layout, ...] = ("boson", "native")
@@ -656,16 +657,9 @@ def _write_folder(out: Path, write: Callable[[Path], None], force: bool) -> None
     staging.chmod(0o755)
     try:
         write(staging)
-        if out.exists():
-            if not force and (not out.is_dir() or any(out.iterdir())):
-                raise OutputExistsError(f"{out} appeared while converting; nothing replaced.")
-            old = out.with_name(f".{out.name}.old")
-            shutil.rmtree(old, ignore_errors=True)
-            out.rename(old)
-            staging.rename(out)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            staging.rename(out)
+        if out.exists() and not force and (not out.is_dir() or any(out.iterdir())):
+            raise OutputExistsError(f"{out} appeared while converting; nothing replaced.")
+        swap_in_folder(staging, out)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 

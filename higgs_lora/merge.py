@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import HiggsLoraError, OutputExistsError
+from .fileio import swap_in_folder
 
 DTYPES = {"bf16": "bfloat16", "fp16": "float16", "fp32": "float32"}
 # Largest |merged - adapted| accepted, relative to the largest |logit| on the probe (at least 1):
@@ -222,16 +223,9 @@ def _save(
         (staging / REPORT).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
         card = _card(result, adapter_dir) if layout == "boson" else native_card(result.out, result.dtype)
         (staging / "README.md").write_text(card, encoding="utf-8")
-        if out.exists():
-            if not force:
-                raise OutputExistsError(f"{out} appeared while merging; nothing replaced.")
-            old = out.with_name(f".{out.name}.old")
-            shutil.rmtree(old, ignore_errors=True)
-            out.rename(old)
-            staging.rename(out)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            staging.rename(out)
+        if out.exists() and not force:
+            raise OutputExistsError(f"{out} appeared while merging; nothing replaced.")
+        swap_in_folder(staging, out)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 

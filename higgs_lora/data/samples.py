@@ -111,11 +111,13 @@ def reference_note(clips: list[PreparedClip], reference: str) -> str | None:
     unlabelled = sum(1 for item in clips if item.clip.speaker is None)
     if not unlabelled:
         return None
-    which = "the data has no speaker labels, so all" if unlabelled == len(clips) else f"{unlabelled} of"
+    if unlabelled == len(clips):
+        what = f"no clip has a speaker label, so all {len(clips)} clips are treated as one speaker"
+    else:
+        what = f"{unlabelled} of {len(clips)} clips have no speaker label and are treated as one speaker"
     return (
-        f'[data] reference = "same_speaker": {which} {len(clips)} clips without a speaker label are '
-        "treated as one speaker (fine for one voice; for several, give each row a \"speaker\" in a JSONL "
-        "manifest)."
+        f'[data] reference = "same_speaker": {what} (fine for one voice; for several, give each row a '
+        '"speaker" in a JSONL manifest).'
     )
 
 

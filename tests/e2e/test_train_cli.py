@@ -40,7 +40,7 @@ def test_smoke_recipe_trains_an_adapter_and_the_loss_halves(smoke_run) -> None:
     assert "waiting for data" in result.stdout
     assert "prepared 12 clips" in result.stdout
     # same_speaker on data without speaker labels: said in the warnings, the summary and metrics.
-    note = "all 12 clips without a speaker label are treated as one speaker"
+    note = "no clip has a speaker label, so all 12 clips are treated as one speaker"
     assert note in result.stderr and "note: [data] reference" in result.stdout
     assert any(note in n for n in metrics["notes"])
     assert (adapter / "loss.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
