@@ -24,6 +24,7 @@ class ListenCallback(TrainerCallback):
         audio_tokenizer: Any,
         system_prompt: str,
         ref_audio: Path | None = None,
+        speakers: Any = None,  # a speak.TrainingSpeaker shared with [eval]; one of its own if None
     ) -> None:
         self.config = config
         self.out = out
@@ -31,6 +32,7 @@ class ListenCallback(TrainerCallback):
         self.audio_tokenizer = audio_tokenizer
         self.system_prompt = system_prompt
         self.ref_audio = ref_audio
+        self.speakers = speakers
         self.speaker: Any = None
         self.writer: Any = None
 
@@ -45,11 +47,11 @@ class ListenCallback(TrainerCallback):
     def speak_all(self, model: Any, step: int) -> list[Path]:
         from torch.utils.tensorboard import SummaryWriter
 
-        from .speak import Speaker
+        from .speak import TrainingSpeaker
 
         if self.speaker is None:
-            base = model.get_base_model() if hasattr(model, "get_base_model") else model
-            self.speaker = Speaker(base, self.text_tokenizer, self.audio_tokenizer, self.system_prompt)
+            own = TrainingSpeaker(self.text_tokenizer, self.audio_tokenizer, self.system_prompt)
+            self.speaker = (self.speakers or own)(model)
             self.writer = SummaryWriter(str(self.out / "logs"))
         folder = self.out / "samples" / f"step-{step}"
         written = []

@@ -55,6 +55,7 @@ class MemoryPlan:
     checkpoint_bytes: int = 0  # the base checkpoint's size on disk (bf16 safetensors), for downloads
     listening_resident: int = 0  # [samples]: KV caches and audio tokenizer, kept between samplings
     listening_transient: int = 0  # [samples]: the prompt's forward, between training steps
+    judging_resident: int = 0  # [eval]: the Whisper and speaker-encoder weights, kept between evaluations
 
     @property
     def step_peak(self) -> int:
@@ -72,7 +73,14 @@ class MemoryPlan:
         # Listening ([samples]) runs between steps: its prompt forward never overlaps a step's
         # activations, but its caches and audio tokenizer stay resident through training.
         busiest = max(self.step, self.listening_transient)
-        live = self.weights + self.lora + self.optimizer + self.listening_resident + busiest
+        live = (
+            self.weights
+            + self.lora
+            + self.optimizer
+            + self.listening_resident
+            + self.judging_resident
+            + busiest
+        )
         return int(live * (1 + FRAGMENTATION)) + self.overhead
 
     @property
@@ -91,9 +99,11 @@ class MemoryPlan:
              max(self.logits, self.recompute)),
         ]  # fmt: skip
         if self.listening_resident:
-            rows.append(("listening ([samples]: KV caches, audio tokenizer)", self.listening_resident))
+            rows.append(("speaking ([samples]/[eval]: KV caches, audio tokenizer)", self.listening_resident))
             extra = max(self.step, self.listening_transient) - self.step
-            rows.append(("listening: prompt forward beyond a step's peak", extra))
+            rows.append(("speaking: prompt forward beyond a step's peak", extra))
+        if self.judging_resident:
+            rows.append(("[eval] scoring (Whisper, speaker encoder)", self.judging_resident))
         rows.append(("CUDA context + allocator slack", self.total - sum(size for _, size in rows)))
         width = max(len(name) for name, _ in rows)
         lines = [f"  {name:<{width}}  {value / GIB:6.2f} GiB" for name, value in rows]
@@ -145,7 +155,11 @@ def plan(
         gradient_checkpointing=recipe.train.gradient_checkpointing,
         budget=parse_bytes(gpu_memory) if gpu_memory is not None else None,
     )
-    if recipe.samples.every_steps:
+    if recipe.eval.every_steps:
+        from .plan_inference import scoring_bytes
+
+        result.judging_resident = scoring_bytes(recipe.eval)
+    if recipe.samples.every_steps or recipe.eval.every_steps:  # one Speaker shared by both
         from .plan_inference import generation_parts
 
         parts = dict(generation_parts(recipe.model, config, _dtype_bytes(recipe)))
@@ -370,6 +384,15 @@ def _suggestions(result: MemoryPlan, recipe: Recipe) -> list[str]:
         tips.append(f"lower [data] max_seconds to about {target:.0f} (now {recipe.data.max_seconds:g})")
     if recipe.model.quantization == "none":
         tips.append('use [model] quantization = "nf4" (4-bit base)')
+    if result.judging_resident:
+        tips.append(
+            f"score after training (higgs-lora eval) instead of [eval] every_steps (saves "
+            f"~{result.judging_resident / GIB:.1f} GiB), or a smaller [eval] asr such as openai/whisper-small"
+        )
+    if result.listening_resident:
+        tips.append(
+            f"turn [samples]/[eval] off while training (saves ~{result.listening_resident / GIB:.1f} GiB)"
+        )
     if recipe.lora.r > 16:
         tips.append(f"lower [lora] r from {recipe.lora.r} to 16")
     return tips

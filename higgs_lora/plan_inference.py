@@ -28,6 +28,19 @@ SHARD_BYTES = 5 * GIB  # transformers' default checkpoint shard size, read whole
 FALLBACK_AUDIO_TOKENIZER = {"frames_per_second": 25.0, "bytes": int(0.75 * GIB)}
 
 
+# Parameters of the scoring models `[eval]` keeps on the card (their published sizes), so planning needs
+# no download. Whisper runs in fp16 on CUDA (asr.Transcriber); the speaker encoders in fp32.
+WHISPER_PARAMS = {
+    "openai/whisper-tiny": 39_000_000,
+    "openai/whisper-base": 74_000_000,
+    "openai/whisper-small": 244_000_000,
+    "openai/whisper-medium": 769_000_000,
+    "openai/whisper-large-v3": 1_550_000_000,
+    "openai/whisper-large-v3-turbo": 809_000_000,
+}
+SPEAKER_ENCODER_PARAMS = {"resemblyzer": 1_400_000, "wavlm": 95_000_000}
+
+
 @dataclass
 class VerbPlan:
     """Predicted peak memory of one verb on one device, by part, in bytes."""
@@ -135,6 +148,16 @@ def merge_plan(model: Any, lora_params: int, dtype_bytes: int, budget: int | Non
     else:
         parts.append(("probe outputs, adapted and merged", probe))
     return VerbPlan(f"merge --device {device.lower()}", device, parts, budget)
+
+
+def scoring_bytes(config: Any) -> int:
+    """What `[eval]` (an EvalConfig) keeps on the GPU between evaluations: Whisper in fp16 (the GPU
+    default, or the one named; the largest when unknown) and the speaker encoder in fp32."""
+    from .asr import DEFAULT_GPU_MODEL
+
+    asr = DEFAULT_GPU_MODEL if config.asr == "auto" else config.asr
+    whisper = WHISPER_PARAMS.get(asr, max(WHISPER_PARAMS.values())) * 2
+    return whisper + SPEAKER_ENCODER_PARAMS.get(config.speaker_model, 95_000_000) * 4
 
 
 def audio_tokenizer_facts(model: Any) -> tuple[float, int]:

@@ -188,6 +188,23 @@ class Speaker:
         return {k: v.to(self.model.device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
 
 
+class TrainingSpeaker:
+    """The one Speaker everything that speaks during training shares (`[samples]`, `[eval]`): one set of
+    static KV caches, built on first use around the live model (LoRA layers injected, nothing merged)."""
+
+    def __init__(self, text_tokenizer: Any, audio_tokenizer: Any, system_prompt: str) -> None:
+        self.text_tokenizer = text_tokenizer
+        self.audio_tokenizer = audio_tokenizer
+        self.system_prompt = system_prompt
+        self._speaker: Speaker | None = None
+
+    def __call__(self, model: Any) -> Speaker:
+        if self._speaker is None:
+            base = model.get_base_model() if hasattr(model, "get_base_model") else model
+            self._speaker = Speaker(base, self.text_tokenizer, self.audio_tokenizer, self.system_prompt)
+        return self._speaker
+
+
 def speak(
     text: str,
     *,

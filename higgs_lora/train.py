@@ -120,6 +120,10 @@ def train(
         text_loss_weight=recipe.train.text_loss_weight,
         callbacks=list(callbacks or []),
     )
+    # [samples] and [eval] speak through one Speaker: one set of KV caches on the card, not two.
+    from .speak import TrainingSpeaker
+
+    speakers = TrainingSpeaker(text_tokenizer, audio_tokenizer, recipe.data.system_prompt)
     if listening:
         from .listen import ListenCallback
 
@@ -132,6 +136,7 @@ def train(
                 audio_tokenizer,
                 recipe.data.system_prompt,
                 ref_audio=(recipe.base_dir / ref) if ref else None,
+                speakers=speakers,
             )
         )
 
@@ -139,7 +144,7 @@ def train(
     if judging:
         from .evaluate.callback import EvalCallback
 
-        judge = EvalCallback(recipe, out, text_tokenizer, audio_tokenizer, str(runtime.device))
+        judge = EvalCallback(recipe, out, text_tokenizer, audio_tokenizer, str(runtime.device), speakers)
         trainer.add_callback(judge)
 
     # 4. Train. SIGINT/SIGTERM save a checkpoint and stop; a non-finite loss stops before saving.

@@ -33,7 +33,13 @@ HIGHER_IS_BETTER = {"similarity": True, "wer": False, "cer": False, "loss": Fals
 
 class EvalCallback(TrainerCallback):
     def __init__(
-        self, recipe: Recipe, out: Path, text_tokenizer: Any, audio_tokenizer: Any, device: str = "cpu"
+        self,
+        recipe: Recipe,
+        out: Path,
+        text_tokenizer: Any,
+        audio_tokenizer: Any,
+        device: str = "cpu",
+        speakers: Any = None,  # a speak.TrainingSpeaker shared with [samples]; one of its own if None
     ) -> None:
         self.recipe = recipe
         self.config = recipe.eval
@@ -51,6 +57,7 @@ class EvalCallback(TrainerCallback):
         self.scorer = Scorer(self.voice, asr_name, self.config.speaker_model, self.config.language, device)
         self.history: list[dict[str, Any]] = []
         self.best = _read_best(out / BEST, self.config.best)  # a resumed run keeps its earlier best
+        self.speakers = speakers
         self.speaker: Any = None
         self.writer: Any = None
 
@@ -73,13 +80,12 @@ class EvalCallback(TrainerCallback):
         """Speak and score the texts with the live adapter; record the figures; keep it if best."""
         from torch.utils.tensorboard import SummaryWriter
 
-        from ..speak import Speaker
+        from ..speak import TrainingSpeaker
 
         if self.speaker is None:
-            base = model.get_base_model() if hasattr(model, "get_base_model") else model
-            self.speaker = Speaker(
-                base, self.text_tokenizer, self.audio_tokenizer, self.recipe.data.system_prompt
-            )
+            prompt = self.recipe.data.system_prompt
+            speakers = self.speakers or TrainingSpeaker(self.text_tokenizer, self.audio_tokenizer, prompt)
+            self.speaker = speakers(model)
             self.writer = SummaryWriter(str(self.out / "logs"))
         samples, audio = [], []
         for index, text in enumerate(self.config.texts):

@@ -71,17 +71,39 @@ def test_speech_says_whether_generation_stopped(tiny_speaker: Speaker) -> None:
 TEXTS = ["Hello there.", "Is this really my voice?"]
 
 
+SPEAKERS_BUILT: list[int] = []
+
+
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory: pytest.TempPathFactory, codes_cache_dir: Path) -> Path:
+    """Training with [eval] and [samples] both on: they share one Speaker (one set of KV caches)."""
+    from unittest import mock
+
+    from higgs_lora.speak import Speaker
+
     folder = tmp_path_factory.mktemp("judged")
     recipe = smoke_recipe(
         folder,
         codes_cache_dir,
         train="max_steps = 4\nsave_steps = 2",
-        extra=f'\n[eval]\nevery_steps = 2\ntexts = {json.dumps(TEXTS)}\nmax_seconds = 0.4\nbest = "similarity"',
+        extra=f'\n[eval]\nevery_steps = 2\ntexts = {json.dumps(TEXTS)}\nmax_seconds = 0.4\nbest = "similarity"'
+        '\n\n[samples]\ntexts = ["Hi."]\nevery_steps = 2\nmax_seconds = 0.3',
         name="judged",
     )
-    return higgs_lora.train(recipe, progress=False).adapter_dir
+    build = Speaker.__init__
+
+    def counted(self, *args, **kwargs):
+        SPEAKERS_BUILT.append(1)
+        build(self, *args, **kwargs)
+
+    with mock.patch.object(Speaker, "__init__", counted):
+        return higgs_lora.train(recipe, progress=False).adapter_dir
+
+
+@pytest.mark.slow
+def test_samples_and_eval_share_one_speaker_while_training(trained: Path) -> None:
+    assert (trained / "samples" / "step-4" / "00.wav").is_file()
+    assert len(SPEAKERS_BUILT) == 1
 
 
 @pytest.fixture(scope="module")

@@ -120,7 +120,15 @@ def test_listening_while_training_is_counted_in_the_training_plan() -> None:
         "texts": ["Hello."], "every_steps": 100})}), "12GB")  # fmt: skip
     assert listening.listening_resident > GIB  # KV caches + the audio tokenizer stay resident
     assert listening.total > quiet.total + listening.listening_resident
-    assert "listening ([samples]: KV caches, audio tokenizer)" in listening.report()
+    assert "speaking ([samples]/[eval]: KV caches, audio tokenizer)" in listening.report()
+    judging = plan(
+        recipe.model_copy(update={"eval": recipe.eval.model_copy(update={"every_steps": 100})}), "12GB"
+    )
+    assert judging.listening_resident == listening.listening_resident, (
+        "[eval] speaks through the same Speaker"
+    )
+    assert 1.4 * GIB < judging.judging_resident < 1.6 * GIB  # whisper-large-v3-turbo in fp16 + resemblyzer
+    assert "[eval] scoring (Whisper, speaker encoder)" in judging.report()
 
 
 def test_the_frame_rate_comes_from_the_audio_tokenizer_not_its_name(tmp_path: Path) -> None:
