@@ -13,6 +13,7 @@ from typing import Any
 from transformers import TrainerCallback
 
 from .recipe import SamplesConfig
+from .speak import TrainingSpeaker
 
 
 class ListenCallback(TrainerCallback):
@@ -24,7 +25,7 @@ class ListenCallback(TrainerCallback):
         audio_tokenizer: Any,
         system_prompt: str,
         ref_audio: Path | None = None,
-        speakers: Any = None,  # a speak.TrainingSpeaker shared with [eval]; one of its own if None
+        speakers: TrainingSpeaker | None = None,  # shared with [eval]; one of its own if None
     ) -> None:
         self.config = config
         self.out = out
@@ -32,7 +33,7 @@ class ListenCallback(TrainerCallback):
         self.audio_tokenizer = audio_tokenizer
         self.system_prompt = system_prompt
         self.ref_audio = ref_audio
-        self.speakers = speakers
+        self.speakers = speakers or TrainingSpeaker(text_tokenizer, audio_tokenizer, system_prompt)
         self.speaker: Any = None
         self.writer: Any = None
 
@@ -47,11 +48,8 @@ class ListenCallback(TrainerCallback):
     def speak_all(self, model: Any, step: int) -> list[Path]:
         from torch.utils.tensorboard import SummaryWriter
 
-        from .speak import TrainingSpeaker
-
         if self.speaker is None:
-            own = TrainingSpeaker(self.text_tokenizer, self.audio_tokenizer, self.system_prompt)
-            self.speaker = (self.speakers or own)(model)
+            self.speaker = self.speakers(model)
             self.writer = SummaryWriter(str(self.out / "logs"))
         folder = self.out / "samples" / f"step-{step}"
         written = []

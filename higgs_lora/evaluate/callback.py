@@ -23,6 +23,7 @@ from transformers import TrainerCallback
 from ..errors import HiggsLoraError
 from ..fileio import write_text_atomic
 from ..recipe import TINY, Recipe
+from ..speak import TrainingSpeaker
 from .metrics import normalise
 from .score import ADAPTER, Scorer, SystemFigures, aggregate, speak_sample
 from .voice import TrainingVoice, training_voice
@@ -39,7 +40,7 @@ class EvalCallback(TrainerCallback):
         text_tokenizer: Any,
         audio_tokenizer: Any,
         device: str = "cpu",
-        speakers: Any = None,  # a speak.TrainingSpeaker shared with [samples]; one of its own if None
+        speakers: TrainingSpeaker | None = None,  # shared with [samples]; one of its own if None
     ) -> None:
         self.recipe = recipe
         self.config = recipe.eval
@@ -57,7 +58,8 @@ class EvalCallback(TrainerCallback):
         self.scorer = Scorer(self.voice, asr_name, self.config.speaker_model, self.config.language, device)
         self.history: list[dict[str, Any]] = []
         self.best = _read_best(out / BEST, self.config.best)  # a resumed run keeps its earlier best
-        self.speakers = speakers
+        prompt = recipe.data.system_prompt
+        self.speakers = speakers or TrainingSpeaker(text_tokenizer, audio_tokenizer, prompt)
         self.speaker: Any = None
         self.writer: Any = None
 
@@ -80,12 +82,8 @@ class EvalCallback(TrainerCallback):
         """Speak and score the texts with the live adapter; record the figures; keep it if best."""
         from torch.utils.tensorboard import SummaryWriter
 
-        from ..speak import TrainingSpeaker
-
         if self.speaker is None:
-            prompt = self.recipe.data.system_prompt
-            speakers = self.speakers or TrainingSpeaker(self.text_tokenizer, self.audio_tokenizer, prompt)
-            self.speaker = speakers(model)
+            self.speaker = self.speakers(model)
             self.writer = SummaryWriter(str(self.out / "logs"))
         samples, audio = [], []
         for index, text in enumerate(self.config.texts):
