@@ -134,7 +134,7 @@ def plan(
         model,
         recipe.model.quantization,
         recipe.model.double_quant,
-        _dtype_bytes(recipe),
+        compute_bytes(recipe.model),
         FULL_PRECISION_MODULES,
     )
     lora_params = _lora_params(model, recipe)
@@ -162,7 +162,7 @@ def plan(
     if recipe.samples.every_steps or recipe.eval.every_steps:  # one Speaker shared by both
         from .plan_inference import generation_parts
 
-        parts = dict(generation_parts(recipe.model, config, _dtype_bytes(recipe)))
+        parts = dict(generation_parts(recipe.model, config, compute_bytes(recipe.model)))
         result.listening_transient = parts.pop(next(k for k in parts if k.startswith("prompt forward")))
         result.listening_resident = sum(parts.values())
     result.suggestions = _suggestions(result, recipe)
@@ -310,7 +310,7 @@ def _activation_parts(recipe: Recipe, config: Any, model: Any, shape: SampleShap
     hidden = config.text_config.hidden_size
     intermediate = config.text_config.intermediate_size
     layers = config.text_config.num_hidden_layers
-    act = _dtype_bytes(recipe)
+    act = compute_bytes(recipe.model)
     # Saved for backward per token and layer (counted on the proxy with saved-tensor hooks): the
     # residual input, norm output, q/k/v, attention output and o_proj input (~7 x hidden); gate, up,
     # activation and product of the FFN (4 x intermediate). LoRA dropout adds to each adapted linear
@@ -362,8 +362,11 @@ def _audio_frames_per_second(recipe: Recipe) -> float:
     return audio_tokenizer_facts(recipe.model)[0]
 
 
-def _dtype_bytes(recipe: Recipe) -> int:
-    return {"float32": 4, "bfloat16": 2, "float16": 2, "auto": 2}[recipe.model.compute_dtype]
+def compute_bytes(model: Any, device: str = "GPU") -> int:
+    """Bytes per element of a `[model]`'s compute dtype: "auto" is bf16 on a GPU, fp32 on CPU."""
+    if model.compute_dtype == "auto":
+        return 2 if device == "GPU" else 4
+    return {"float32": 4, "bfloat16": 2, "float16": 2}[model.compute_dtype]
 
 
 def _suggestions(result: MemoryPlan, recipe: Recipe) -> list[str]:

@@ -14,7 +14,14 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from .plan import CUDA_CONTEXT_BYTES, FRAGMENTATION, GIB, TEXT_TOKENS_FIXED, TEXT_TOKENS_PER_SECOND
+from .plan import (
+    CUDA_CONTEXT_BYTES,
+    FRAGMENTATION,
+    GIB,
+    TEXT_TOKENS_FIXED,
+    TEXT_TOKENS_PER_SECOND,
+    compute_bytes,
+)
 
 KV_CACHE_LENGTHS = (1024, 4096)  # the static caches speak.Speaker sizes, as boson's serve engine does
 REFERENCE_SECONDS = 10.0  # a typical voice-cloning reference clip in the prompt
@@ -90,7 +97,7 @@ def speech_plan(
     from .plan import _config, _meta_model, predicted_weight_bytes
 
     config = _config(model)
-    act = _compute_bytes(model, device)
+    act = compute_bytes(model, device)
     weights = predicted_weight_bytes(
         _meta_model(config), quantization, model.double_quant, act, FULL_PRECISION_MODULES
     )
@@ -205,13 +212,6 @@ def _meta_tokenizer(config: dict[str, Any], hubert: Any) -> tuple[float, int]:
         tokenizer = module.HiggsAudioTokenizer(**config, device="cpu")
     size = sum(t.numel() * t.element_size() for t in [*tokenizer.parameters(), *tokenizer.buffers()])
     return float(tokenizer.frame_rate), size
-
-
-def _compute_bytes(model: Any, device: str) -> int:
-    """Bytes per element of the compute dtype: bf16 on GPUs for "auto", fp32 on CPU."""
-    if model.compute_dtype == "auto":
-        return 2 if device == "GPU" else 4
-    return {"float32": 4, "bfloat16": 2, "float16": 2}[model.compute_dtype]
 
 
 def plan_verbs(recipe: Any, budget: int | None = None) -> list[VerbPlan]:
