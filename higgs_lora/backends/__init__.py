@@ -1,0 +1,80 @@
+"""Backends: everything that knows a particular implementation of Higgs Audio v2 lives behind this seam.
+
+The kit (recipe, data sources, codes cache, loss, trainer, plan, export, CLI) talks to a `Backend`; one
+package per implementation provides it:
+
+- `boson`: boson-multimodal's `HiggsAudioModel` (transformers 4.46), the checkpoint's boson layout at the
+  pinned hub revisions. The default.
+- `native`: transformers' own `HiggsAudioV2ForConditionalGeneration` (transformers >= 5.3), the layout
+  the hub's `main` serves now.
+
+The two cannot share an environment (boson-multimodal pins transformers < 4.47), so a backend module is
+imported only when asked for, and `[model] backend = "auto"` takes the one the checkpoint is written
+for, among those this environment has. A third implementation is one more package and one line in
+`BACKENDS`.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+from typing import TYPE_CHECKING
+
+from ..errors import ModelError
+
+if TYPE_CHECKING:
+    from .base import Backend
+
+# name → (package, what it needs installed, the checkpoint layout its model class reads)
+BACKENDS = {
+    "boson": ("higgs_lora.backends.boson", "boson_multimodal", "boson"),
+    "native": ("higgs_lora.backends.native", "transformers.models.higgs_audio_v2", "native"),
+}
+INSTALL = {
+    "boson": 'pip install -e ".[boson]"  (a virtual environment with transformers 4.46)',
+    "native": 'pip install -e ".[native]"  (a virtual environment with transformers >= 5.3)',
+}
+
+
+def missing(name: str) -> str | None:
+    """Why this environment cannot run backend `name`, or None when it can."""
+    requirement = BACKENDS[name][1]
+    try:
+        found = importlib.util.find_spec(requirement) is not None
+    except ModuleNotFoundError:  # a parent package (e.g. transformers) is absent
+        found = False
+    if found:
+        return None
+    return (
+        f"the {name} backend needs `{requirement}`, which this environment lacks. Install it: {INSTALL[name]}"
+    )
+
+
+def installed() -> list[str]:
+    return [name for name in BACKENDS if missing(name) is None]
+
+
+def layout_backend(layout: str) -> str:
+    """The backend whose model class reads checkpoints in `layout` ("boson" or "native")."""
+    return next(name for name, (_, _, reads) in BACKENDS.items() if reads == layout)
+
+
+def get(name: str) -> Backend:
+    """The backend called `name`, refused with how to install it when this environment lacks it."""
+    if name not in BACKENDS:
+        raise ModelError(f"[model] backend = {name!r}: choose one of auto, {', '.join(BACKENDS)}.")
+    problem = missing(name)
+    if problem is not None:
+        raise ModelError(f"[model] backend = {name!r}: {problem}")
+    return importlib.import_module(BACKENDS[name][0]).BACKEND
+
+
+def default() -> str:
+    """`auto` for a checkpoint whose layout is not known yet: boson where installed, else native."""
+    available = installed()
+    if not available:
+        raise ModelError(
+            "no Higgs backend is installed in this environment. Install one:\n  "
+            + "\n  ".join(INSTALL.values())
+        )
+    return available[0]
