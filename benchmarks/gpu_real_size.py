@@ -59,7 +59,8 @@ def main() -> int:
         return 2
 
     from higgs_lora import load_recipe
-    from higgs_lora.data import TrainingCollator
+    from higgs_lora.backends.boson import BACKEND
+    from higgs_lora.backends.boson.collate import TrainingCollator
     from higgs_lora.data.cache import CodesCache
     from higgs_lora.data.samples import Example, SpeechDataset
     from higgs_lora.model import apply_lora, enable_layer_checkpointing, load_base_model, load_text_tokenizer
@@ -96,7 +97,7 @@ def main() -> int:
     text = " ".join(["word"] * int(3 * args.target_seconds))
     example = Example(text, entries["target"], " ".join(["ref"] * int(3 * args.ref_seconds)), entries["ref"])
     dataset = SpeechDataset(
-        [example] * (args.steps + 1), load_text_tokenizer(recipe.model), recipe.data.system_prompt
+        [example] * (args.steps + 1), load_text_tokenizer(recipe.model), recipe.data.system_prompt, BACKEND
     )
 
     class Meter(TrainerCallback):

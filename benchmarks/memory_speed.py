@@ -35,7 +35,9 @@ def run_variant(variant: str, folder: Path, steps: int, batch: int) -> dict:
     from torch.utils.data import DataLoader
 
     from benchmarks.proxy import proxy_checkpoint, synthetic_samples
-    from higgs_lora.data import SpeechDataset, TrainingCollator
+    from higgs_lora.backends.boson import BACKEND
+    from higgs_lora.backends.boson.collate import TrainingCollator
+    from higgs_lora.data import SpeechDataset
     from higgs_lora.loss import higgs_loss
     from higgs_lora.model import apply_lora, enable_layer_checkpointing, load_base_model, load_text_tokenizer
     from higgs_lora.model.lean import DeferredTextHead
@@ -57,7 +59,9 @@ def run_variant(variant: str, folder: Path, steps: int, batch: int) -> dict:
     model = apply_lora(model, LoraConfig(r=16, alpha=32, dropout=0.0))
     text_head = DeferredTextHead(model) if lean else None
     examples = synthetic_samples(folder / "codes", 4 * batch * steps, (5.0, 20.0), 8)
-    dataset = SpeechDataset(examples, load_text_tokenizer(config), "Generate audio following instruction.")
+    dataset = SpeechDataset(
+        examples, load_text_tokenizer(config), "Generate audio following instruction.", BACKEND
+    )
     lengths = dataset.lengths(8)
     if lean:  # longest-first buckets, as the Trainer's LengthGroupedSampler does
         from transformers.trainer_pt_utils import LengthGroupedSampler

@@ -43,10 +43,11 @@ def save(folder: Path) -> None:
     from peft import LoraConfig, get_peft_model
     from safetensors.torch import save_file
 
-    from higgs_lora.merge import probe_batch
-    from higgs_lora.model.lora import TARGET_PATTERNS
-    from higgs_lora.model.shim import HiggsAudioForLoRA
-    from higgs_lora.model.tiny import build_tiny_model, build_tiny_text_tokenizer
+    from higgs_lora.backends.boson import BACKEND
+    from higgs_lora.backends.boson.collate import probe_batch
+    from higgs_lora.backends.boson.shim import HiggsAudioForLoRA
+    from higgs_lora.backends.boson.tiny import build_tiny_model
+    from higgs_lora.model.tiny import build_tiny_text_tokenizer
 
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
@@ -55,7 +56,7 @@ def save(folder: Path) -> None:
     probe = probe_batch(model.config, build_tiny_text_tokenizer(), "cpu")
     targets: dict[str, Any] = {
         "regex": "|".join(
-            f"(?:{TARGET_PATTERNS[g]})" for g in ("attention", "text_ffn", "audio_ffn", "heads")
+            f"(?:{BACKEND.target_patterns[g]})" for g in ("attention", "text_ffn", "audio_ffn", "heads")
         ),
         "list": ["audio_codebook_embeddings", "embed_tokens", "layers.1.audio_mlp.down_proj", "o_proj"],
     }

@@ -28,7 +28,9 @@ def build(folder: Path, steps: int):
     import torch
 
     from benchmarks.proxy import proxy_checkpoint, synthetic_samples
-    from higgs_lora.data import SpeechDataset, TrainingCollator
+    from higgs_lora.backends.boson import BACKEND
+    from higgs_lora.backends.boson.collate import TrainingCollator
+    from higgs_lora.data import SpeechDataset
     from higgs_lora.model import apply_lora, enable_layer_checkpointing, load_base_model, load_text_tokenizer
     from higgs_lora.recipe import LoraConfig, ModelConfig
 
@@ -38,7 +40,9 @@ def build(folder: Path, steps: int):
     enable_layer_checkpointing(model)
     model = apply_lora(model, LoraConfig(r=16, alpha=32, dropout=0.0))
     examples = synthetic_samples(folder / "codes", steps + 1, (10.0, 10.0), 8)  # equal lengths: order-free
-    dataset = SpeechDataset(examples, load_text_tokenizer(config), "Generate audio following instruction.")
+    dataset = SpeechDataset(
+        examples, load_text_tokenizer(config), "Generate audio following instruction.", BACKEND
+    )
     return model, dataset, TrainingCollator(model.config)
 
 

@@ -73,7 +73,9 @@ def measure(case: Case, base: str, folder: Path) -> tuple[int, int]:
     import torch
 
     from benchmarks.proxy import synthetic_samples
-    from higgs_lora.data import SpeechDataset, TrainingCollator
+    from higgs_lora.backends.boson import BACKEND
+    from higgs_lora.backends.boson.collate import TrainingCollator
+    from higgs_lora.data import SpeechDataset
     from higgs_lora.data.samples import Example
     from higgs_lora.loss import higgs_loss
     from higgs_lora.model import apply_lora, enable_layer_checkpointing, load_base_model, load_text_tokenizer
@@ -99,7 +101,7 @@ def measure(case: Case, base: str, folder: Path) -> tuple[int, int]:
         )
         examples = [Example(t.text, t.codes, r.text, r.codes) for t, r in zip(examples, refs, strict=True)]
     dataset = SpeechDataset(
-        examples, load_text_tokenizer(model_config), "Generate audio following instruction."
+        examples, load_text_tokenizer(model_config), "Generate audio following instruction.", BACKEND
     )
     batch = TrainingCollator(model.config)([dataset[i] for i in range(case.batch)])
     label_audio_ids = batch.pop("label_audio_ids")
@@ -135,12 +137,12 @@ def measure(case: Case, base: str, folder: Path) -> tuple[int, int]:
 
 def measure_speech(base: str, folder: Path, seconds: float = 2.0) -> tuple[int, int]:
     """(measured peak of one `speak` beyond the weights, plan's estimate of it), float32 on CPU."""
+    from higgs_lora.backends.boson.tiny import build_tiny_audio_tokenizer
     from higgs_lora.model.load import load_base_model, load_text_tokenizer
-    from higgs_lora.model.tiny import build_tiny_audio_tokenizer
     from higgs_lora.plan import _config
     from higgs_lora.plan_inference import REFERENCE_SECONDS, generation_parts
     from higgs_lora.recipe import ModelConfig
-    from higgs_lora.speak import Speaker
+    from higgs_lora.speak import make_speaker
     from tests.helpers import write_clip
 
     config = ModelConfig(
@@ -151,7 +153,7 @@ def measure_speech(base: str, folder: Path, seconds: float = 2.0) -> tuple[int, 
     reference = write_clip(folder / "reference.wav", seconds=REFERENCE_SECONDS, sample_rate=16000)
 
     def speak_once() -> None:  # the tokenizer and caches are built inside: they count
-        speaker = Speaker(model, text_tokenizer, build_tiny_audio_tokenizer())
+        speaker = make_speaker(model, text_tokenizer, build_tiny_audio_tokenizer())
         speaker(
             "A short sentence to say.", reference, "The words of the reference.", seed=0, max_seconds=seconds
         )

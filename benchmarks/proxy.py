@@ -10,7 +10,7 @@ from typing import Any
 
 
 def mid_size_config() -> Any:  # -> HiggsAudioConfig
-    from higgs_lora.model.tiny import small_higgs_config
+    from higgs_lora.backends.boson.tiny import small_higgs_config
 
     return small_higgs_config(hidden=512, intermediate=1536, layers=4, heads=8, kv_heads=4, codebooks=8)
 

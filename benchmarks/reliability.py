@@ -18,8 +18,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from higgs_lora import load_recipe
+from higgs_lora.backends.boson.tiny import build_tiny_audio_tokenizer
 from higgs_lora.data import prepare
-from higgs_lora.model.tiny import build_tiny_audio_tokenizer
 from tests.hostile_data import (
     KEPT,
     build_ljspeech_cases,

@@ -29,7 +29,7 @@ from .layouts import convert_adapter
 from .merge import MergeMismatchError, MergeResult, merge
 from .plan import MemoryPlan, plan
 from .recipe import Recipe, load_recipe
-from .speak import Speaker, Speech, speak
+from .speak import Speech, make_speaker, speak
 from .train import TrainResult, train
 
 __version__ = "0.1.0"
@@ -48,7 +48,6 @@ __all__ = [
     "OutputExistsError",
     "Recipe",
     "RecipeError",
-    "Speaker",
     "Speech",
     "TrainResult",
     "Transcriber",
@@ -62,6 +61,7 @@ __all__ = [
     "list_adapters",
     "load_adapter",
     "load_recipe",
+    "make_speaker",
     "merge",
     "plan",
     "prepare",
@@ -74,7 +74,7 @@ __all__ = [
 
 _LAZY = {
     "prepare": ("data.prepare", "prepare"),
-    "HiggsAudioForLoRA": ("model.shim", "HiggsAudioForLoRA"),
+    "HiggsAudioForLoRA": ("backends.boson.shim", "HiggsAudioForLoRA"),  # boson environment only
     "higgs_loss": ("loss", "higgs_loss"),
     "build_dataset": ("dataset.build", "build_dataset"),
     "check_dataset": ("dataset.check", "check_dataset"),
@@ -86,13 +86,13 @@ _LAZY = {
 
 if TYPE_CHECKING:
     from .asr import Transcriber
+    from .backends.boson.shim import HiggsAudioForLoRA
     from .data.prepare import prepare
     from .dataset.build import build_dataset
     from .dataset.check import check_dataset
     from .dataset.review import save_edits as save_dataset_edits
     from .evaluate.run import EvalReport, evaluate_adapter
     from .loss import higgs_loss
-    from .model.shim import HiggsAudioForLoRA
 
 
 def __getattr__(name: str) -> Any:

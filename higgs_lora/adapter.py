@@ -82,7 +82,14 @@ def recipe_table(adapter_dir: str | Path, table: str) -> dict[str, Any]:
 
 
 # What identifies the weights an adapter was trained on; loading settings are the caller's.
-_SOURCE_KEYS = ("base", "revision", "audio_tokenizer", "audio_tokenizer_revision", "semantic_teacher")
+_SOURCE_KEYS = (
+    "base",
+    "backend",
+    "revision",
+    "audio_tokenizer",
+    "audio_tokenizer_revision",
+    "semantic_teacher",
+)
 
 
 def trained_model_config(adapter_dir: str | Path, base: str | None = None, **loading: Any) -> ModelConfig:
@@ -91,10 +98,39 @@ def trained_model_config(adapter_dir: str | Path, base: str | None = None, **loa
     recorded revision); `loading` sets quantization / compute_dtype."""
     recorded = {k: v for k, v in recipe_table(adapter_dir, "model").items() if k in _SOURCE_KEYS}
     recorded.setdefault("base", adapter_base(adapter_dir))
+    _follow_conversion(Path(adapter_dir), recorded)
     if base is not None and base != recorded["base"]:
         recorded["base"] = base
         recorded.pop("revision", None)
     return ModelConfig(**recorded, **loading)
+
+
+def _follow_conversion(folder: Path, recorded: dict[str, Any]) -> None:
+    """A converted adapter (`higgs-lora convert`) keeps the recipe it was trained with: its weights'
+    layout decides the backend, and the official base's revision follows that layout."""
+    if not (folder / ADAPTER_WEIGHTS).is_file():
+        return
+    from .backends import INSTALL, layout_backend, missing
+    from .layouts import adapter_layout
+    from .recipe import PINNED_REVISIONS
+
+    layout = adapter_layout(folder)
+    before = recorded.get("backend", "auto")
+    recorded["backend"] = layout_backend(layout)
+    if missing(recorded["backend"]) is not None:
+        here = "transformers-native" if layout == "boson" else "boson"
+        raise ModelError(
+            f"adapter {folder} is in the {'transformers-native' if layout == 'native' else 'boson'} layout, "
+            f"and this environment runs the {here} backend. Convert it: higgs-lora convert {folder} --to "
+            f"{'boson' if layout == 'native' else 'native'}; or use it where its backend is installed: "
+            f"{INSTALL[recorded['backend']]}"
+        )
+    if before == recorded["backend"] or (before == "auto" and layout == "boson"):
+        return
+    for name_key, revision_key in (("base", "revision"), ("audio_tokenizer", "audio_tokenizer_revision")):
+        pinned = PINNED_REVISIONS.get(recorded.get(name_key, ""))
+        if pinned is not None:  # the official repos: boson layout at the pin, native on `main`
+            recorded[revision_key] = pinned if layout == "boson" else None
 
 
 def read_adapter(adapter_dir: str | Path) -> AdapterInfo:
@@ -160,26 +196,26 @@ def check_fits(adapter_dir: str | Path, base: ModelConfig, trust_pickle: bool = 
 
     Works from the base's config on the meta device: no weights are loaded.
     """
-    from accelerate import init_empty_weights
-    from boson_multimodal.model.higgs_audio import HiggsAudioConfig, HiggsAudioModel
     from torch import nn
 
+    from .backends import backend_for
     from .model.hub import check_model_layout
     from .model.load import resolve_base
 
     folder = Path(adapter_dir)
     config = adapter_config(folder, trust_pickle)
+    backend = backend_for(base)
     if (folder / ADAPTER_WEIGHTS).is_file():
         from .layouts import adapter_layout
 
-        if adapter_layout(folder) == "native":
+        found = adapter_layout(folder)
+        if found != backend.layout:
             raise ModelError(
-                f"adapter {folder} is in the transformers-native layout; this kit loads the boson layout. "
-                f"Convert it: higgs-lora convert {folder} --to boson"
+                f"adapter {folder} is in the {found} layout; the {backend.name} backend loads the "
+                f"{backend.layout} layout. Convert it: higgs-lora convert {folder} --to {backend.layout}"
             )
-    base_config = check_model_layout(resolve_base(base.base), base.revision, what="base")
-    with init_empty_weights():
-        model = HiggsAudioModel(HiggsAudioConfig(**base_config))
+    base_config = check_model_layout(resolve_base(base), base.revision, what="base", layout=backend.layout)
+    model = backend.meta_model(base_config)
     modules = dict(model.named_modules())
     problems: list[str] = []
     shapes = _weight_shapes(folder)

@@ -67,6 +67,7 @@ def merge(
     from peft import PeftModel
 
     from .adapter import adapter_config, check_fits, recipe_value, trained_model_config
+    from .backends import backend_of
     from .model.load import load_base_model, load_text_tokenizer
     from .report import peak_memory_bytes
     from .speak import DEFAULT_SYSTEM_PROMPT
@@ -88,7 +89,8 @@ def merge(
     model = load_base_model(model_config, runtime)  # full precision in the output dtype, shim class
     text_tokenizer = load_text_tokenizer(model_config)
     adapted_model = PeftModel.from_pretrained(model, str(adapter_dir))
-    probe = probe_batch(model.config, text_tokenizer, model.device)
+    backend = backend_of(model)
+    probe = backend.probe_batch(model.config, text_tokenizer, model.device)
     with torch.no_grad():
         adapted = _outputs(adapted_model.get_base_model(), probe)  # LoRA layers active, unmerged
         merged_model = adapted_model.merge_and_unload()
@@ -116,7 +118,7 @@ def merge(
         tolerance,
         0,
     )
-    _save(merged_model, text_tokenizer, out, result, adapter_dir, force, layout)
+    _save(merged_model, text_tokenizer, out, result, adapter_dir, force, layout, backend)
     result.peak_memory_bytes = peak_memory_bytes(model.device)
     print(
         f"merged {adapter_dir} into {model_config.base} → {out} (peak memory {result.peak_memory_bytes / 2**30:.2f} GiB)"
@@ -156,37 +158,6 @@ def merge_runtime(device: str, model_config: Any, adapter_dir: Path) -> Any:  # 
     return Runtime(torch.device("cuda", torch.cuda.current_device()), dtype)
 
 
-def probe_batch(config: Any, text_tokenizer: Any, device: Any) -> dict[str, Any]:
-    """A fixed batch through the training pipeline (reference + target audio, seeded random codes)."""
-    import torch
-    from boson_multimodal.dataset.chatml_dataset import ChatMLDatasetSample
-
-    from .data.collate import TrainingCollator
-    from .data.samples import chatml_sample, tokenize_chatml
-
-    generator = torch.Generator().manual_seed(0)
-    codes = torch.randint(
-        0, config.audio_codebook_size, (config.audio_num_codebooks, 24), generator=generator
-    )
-    sample = chatml_sample(
-        "A probe sentence for the merge check.", "Generate audio following instruction.", "Ref."
-    )
-    tokens, labels, _, _ = tokenize_chatml(sample, text_tokenizer)
-    dataset_sample = ChatMLDatasetSample(
-        input_ids=torch.tensor(tokens),
-        label_ids=torch.tensor(labels),
-        audio_ids_concat=codes,
-        audio_ids_start=torch.tensor([0, 12]),
-        audio_waveforms_concat=torch.zeros(0),
-        audio_waveforms_start=torch.zeros(0, dtype=torch.long),
-        audio_sample_rate=torch.zeros(0),
-        audio_speaker_indices=torch.zeros(0, dtype=torch.long),
-    )
-    batch = TrainingCollator(config)([dataset_sample])
-    batch.pop("label_audio_ids")
-    return {key: value.to(device) for key, value in batch.items()}
-
-
 def _outputs(model: Any, probe: dict[str, Any]) -> tuple[Any, Any]:
     out = model(**probe)
     return out.logits.float(), out.audio_logits.float()
@@ -199,29 +170,33 @@ def _save(
     result: MergeResult,
     adapter_dir: Path,
     force: bool,
-    layout: str = "boson",
+    layout: str,
+    backend: Any,
 ) -> None:
     """Write into a staging folder beside `out`, then swap it in: a failure leaves `out` as it was."""
-    from boson_multimodal.model.higgs_audio import HiggsAudioModel
-
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.staging-", dir=out.parent))
     staging.chmod(0o755)  # mkdtemp makes it private; the checkpoint is an ordinary folder
     try:
         model.save_pretrained(staging, safe_serialization=True, max_shard_size="2GB")
-        # The shim subclass is a training device; the checkpoint is a plain HiggsAudioModel.
+        # The shim subclass is a training device; the checkpoint is of the backend's plain model class.
         config = json.loads((staging / "config.json").read_text(encoding="utf-8"))
-        config["architectures"] = [HiggsAudioModel.__name__]
+        config["architectures"] = [backend.model_class().__name__]
         (staging / "config.json").write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
-        if layout == "native":  # the checked boson weights, renamed (higgs_lora.layouts)
-            from .layouts import convert_checkpoint_folder, native_card
+        if layout != backend.layout:  # the checked weights, renamed (higgs_lora.layouts)
+            from .layouts import convert_checkpoint_folder
 
-            convert_checkpoint_folder(staging, to="native")
+            convert_checkpoint_folder(staging, to=layout)
         text_tokenizer.save_pretrained(staging)
         record = {**asdict(result), "out": str(out), "adapter": str(adapter_dir.resolve()), "layout": layout}
         record.pop("peak_memory_bytes")
         (staging / REPORT).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
-        card = _card(result, adapter_dir) if layout == "boson" else native_card(result.out, result.dtype)
+        if layout == "boson":
+            card = _card(result, adapter_dir)
+        else:
+            from .layouts import native_card
+
+            card = native_card(result.out, result.dtype)
         (staging / "README.md").write_text(card, encoding="utf-8")
         if out.exists() and not force:
             raise OutputExistsError(f"{out} appeared while merging; nothing replaced.")

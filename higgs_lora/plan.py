@@ -126,8 +126,6 @@ def plan(
     `ref_seconds` is the reference clip length for voice-cloning recipes (default: max_seconds);
     `shape` replaces the longest allowed sample with a measured one (benchmarks/plan_check.py).
     """
-    from .model.load import FULL_PRECISION_MODULES
-
     config = _config(recipe.model)
     model = _meta_model(config)
     weight_bytes = predicted_weight_bytes(
@@ -135,7 +133,7 @@ def plan(
         recipe.model.quantization,
         recipe.model.double_quant,
         compute_bytes(recipe.model),
-        FULL_PRECISION_MODULES,
+        config.backend.full_precision_modules,
     )
     lora_params = _lora_params(model, recipe)
     optimizer_bytes_per_param = 8 if recipe.train.optimizer == "adamw" else 2  # two fp32 or two 8-bit moments
@@ -239,40 +237,49 @@ def _nf4_bytes(numel: int, double_quant: bool) -> int:
 
 
 def _config(model: Any) -> Any:
-    """The base's HiggsAudioConfig (a recipe's `[model]`), refused if boson-multimodal cannot read it."""
-    from boson_multimodal.model.higgs_audio import HiggsAudioConfig
+    """The base's architecture (a recipe's `[model]`) with boson's attribute names whatever the backend
+    (`text_config.hidden_size`, `audio_num_codebooks`, ...), refused if the backend cannot read it."""
+    from types import SimpleNamespace
 
+    from .backends import backend_for
+    from .layouts import native_config_from_boson
     from .model.hub import check_model_layout
     from .model.load import resolve_base
     from .recipe import PINNED_REVISIONS
 
-    # The pinned snapshot's architecture is fixed and ships with the kit: `plan` works offline. Any
-    # other revision or checkpoint is read where it lives, and its layout checked.
+    backend = backend_for(model)
+    # The official architecture is fixed and ships with the kit: `plan` works offline. Any other
+    # revision or checkpoint is read where it lives, and its layout checked.
     known = KNOWN_CONFIGS.get(model.base)
-    if known is not None and model.revision == PINNED_REVISIONS.get(model.base):
+    official = model.revision == PINNED_REVISIONS.get(model.base) or (
+        backend.layout == "native" and model.revision is None
+    )
+    if known is not None and official:
         config_dict = json.loads(known.read_text(encoding="utf-8"))
         config_dict.pop("_comment", None)
+        if backend.layout == "native":
+            config_dict = native_config_from_boson(config_dict)
     else:
-        config_dict = check_model_layout(resolve_base(model.base), model.revision)
-    return HiggsAudioConfig(**config_dict)
+        config_dict = check_model_layout(resolve_base(model), model.revision, layout=backend.layout)
+    return SimpleNamespace(
+        **vars(backend.architecture(config_dict)), backend=backend, layout_config=config_dict
+    )
 
 
 def _meta_model(config: Any) -> Any:
-    from accelerate import init_empty_weights
-    from boson_multimodal.model.higgs_audio import HiggsAudioModel
-
-    with init_empty_weights(include_buffers=False):
-        return HiggsAudioModel(config)
+    """The backend's model for `_config`'s architecture, on the meta device."""
+    return config.backend.meta_model(config.layout_config)
 
 
 def _lora_params(model: Any, recipe: Recipe) -> int:
+    from .backends import backend_of
     from .model.lora import matching_modules, target_regex
 
     modules = dict(model.named_modules())
     r = recipe.lora.r
     return sum(
         r * (modules[n].in_features + modules[n].out_features)
-        for n in matching_modules(model, target_regex(recipe.lora))
+        for n in matching_modules(model, target_regex(recipe.lora, backend_of(model).target_patterns))
     )
 
 
@@ -346,12 +353,17 @@ def _largest_quantized_weight(model: Any, recipe: Recipe) -> int:
 
 def _dropout_inputs(model: Any, recipe: Recipe) -> int:
     """Input features of one layer's LoRA-adapted linears, each of which dropout copies (0 without)."""
+    from .backends import backend_of
     from .model.lora import matching_modules, target_regex
 
     if recipe.lora.dropout == 0:
         return 0
     modules = dict(model.named_modules())
-    first_layer = [n for n in matching_modules(model, target_regex(recipe.lora)) if ".layers.0." in f".{n}"]
+    first_layer = [
+        n
+        for n in matching_modules(model, target_regex(recipe.lora, backend_of(model).target_patterns))
+        if ".layers.0." in f".{n}"
+    ]
     return sum(modules[n].in_features for n in first_layer)
 
 

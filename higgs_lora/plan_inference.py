@@ -93,13 +93,12 @@ def speech_plan(
 ) -> VerbPlan:
     """`speak` with `model` (a ModelConfig): "none" = adapter merged into full-precision weights, "nf4" =
     the 4-bit base with the adapter (`lora_params` fp32 weights) applied unmerged."""
-    from .model.load import FULL_PRECISION_MODULES
     from .plan import _config, _meta_model, predicted_weight_bytes
 
     config = _config(model)
     act = compute_bytes(model, device)
     weights = predicted_weight_bytes(
-        _meta_model(config), quantization, model.double_quant, act, FULL_PRECISION_MODULES
+        _meta_model(config), quantization, model.double_quant, act, config.backend.full_precision_modules
     )
     parts = [(f"base weights ({quantization})", weights)]
     if quantization != "none" and lora_params:
@@ -169,18 +168,18 @@ def scoring_bytes(config: Any) -> int:
 
 def audio_tokenizer_facts(model: Any) -> tuple[float, int]:
     """(frames per second, bytes of its weights) of the recipe's audio tokenizer, from the tokenizer's
-    own config: its constructor built on the meta device."""
-    return _audio_tokenizer_facts(model.audio_tokenizer, model.audio_tokenizer_revision)
+    own config: its constructor built on the meta device by the backend."""
+    from .backends import backend_for
+
+    return _audio_tokenizer_facts(backend_for(model), model.audio_tokenizer, model.audio_tokenizer_revision)
 
 
 @functools.lru_cache(maxsize=8)
-def _audio_tokenizer_facts(name: str, revision: str | None) -> tuple[float, int]:
+def _audio_tokenizer_facts(backend: Any, name: str, revision: str | None) -> tuple[float, int]:
     from .recipe import AUDIO_TOKENIZER_ID, TINY
 
     if name == TINY:
-        from .model.tiny import TINY_AUDIO_TOKENIZER_CONFIG, tiny_hubert_config
-
-        return _meta_tokenizer(TINY_AUDIO_TOKENIZER_CONFIG, tiny_hubert_config())
+        return backend.tiny_audio_tokenizer_facts()
     from .errors import ModelError
     from .model.hub import read_config
 
@@ -191,27 +190,7 @@ def _audio_tokenizer_facts(name: str, revision: str | None) -> tuple[float, int]
         if not official:
             raise
         return FALLBACK_AUDIO_TOKENIZER["frames_per_second"], FALLBACK_AUDIO_TOKENIZER["bytes"]
-    from transformers import HubertConfig
-
-    return _meta_tokenizer(config, HubertConfig())  # bosonai/hubert_base is a HuBERT-base
-
-
-def _meta_tokenizer(config: dict[str, Any], hubert: Any) -> tuple[float, int]:
-    from unittest import mock
-
-    from accelerate import init_empty_weights
-    from boson_multimodal.audio_processing import higgs_audio_tokenizer as module
-    from transformers import HubertModel
-
-    class _MetaHubert:
-        @staticmethod
-        def from_pretrained(*_args: object, **_kwargs: object) -> Any:
-            return HubertModel(hubert)
-
-    with init_empty_weights(include_buffers=True), mock.patch.object(module, "AutoModel", _MetaHubert):
-        tokenizer = module.HiggsAudioTokenizer(**config, device="cpu")
-    size = sum(t.numel() * t.element_size() for t in [*tokenizer.parameters(), *tokenizer.buffers()])
-    return float(tokenizer.frame_rate), size
+    return backend.audio_tokenizer_facts(config)
 
 
 def plan_verbs(recipe: Any, budget: int | None = None) -> list[VerbPlan]:

@@ -38,9 +38,14 @@ class ModelConfig(_Table):
 
     base: str = BASE_ID
     """Hub id or local folder of the Higgs Audio v2 checkpoint; "tiny-random" builds a small random one."""
+    backend: Literal["auto", "boson", "native"] = "auto"
+    """Which implementation runs it: "boson" (boson-multimodal, transformers 4.46), "native" (transformers
+    >= 5.3's own Higgs v2), or "auto": the one the checkpoint's config.json is written for, among those
+    installed here (each needs its own environment; README, 'Two backends')."""
     revision: str | None = None
-    """Hub revision (commit, branch or tag) of `base`. Default: the pinned boson-layout snapshot for the
-    official id, `main` for any other hub id; ignored for a local folder."""
+    """Hub revision (commit, branch or tag) of `base`. Default: for the official id, the pinned
+    boson-layout snapshot on the boson backend and `main` on the native one; `main` for any other hub
+    id; ignored for a local folder."""
     audio_tokenizer: str = AUDIO_TOKENIZER_ID
     """Hub id or local folder of the audio tokenizer; "tiny-random" builds one matching the tiny model."""
     audio_tokenizer_revision: str | None = None
@@ -58,10 +63,16 @@ class ModelConfig(_Table):
     @model_validator(mode="before")
     @classmethod
     def _pin_official_revisions(cls, data: Any) -> Any:
-        """The official ids default to their pinned snapshot, so the revision is always recorded."""
+        """On the boson backend the official ids default to their pinned boson-layout snapshot, so the
+        revision is always recorded; the native backend reads their `main`."""
         if not isinstance(data, dict):
             return data
         data = dict(data)
+        from .backends import missing
+
+        backend = data.get("backend", "auto")
+        if backend == "native" or (backend == "auto" and missing("boson") is not None):
+            return data
         for name_key, revision_key, default in (
             ("base", "revision", BASE_ID),
             ("audio_tokenizer", "audio_tokenizer_revision", AUDIO_TOKENIZER_ID),

@@ -1,17 +1,14 @@
-"""`speak`: text → speech through boson-multimodal's generation path, with an adapter or a merged model.
+"""`speak`: text → speech with an adapter or a merged model, through the backend's generation path.
 
-The path is the one `HiggsAudioServeEngine.generate` (serve/serve_engine.py) takes: ChatML prompt →
-`HiggsAudioSampleCollator` → `HiggsAudioModel.generate` with static KV-cache buckets → revert the delay
-pattern → audio tokenizer decode. We drive those pieces ourselves because the engine only loads models
-by path and captures CUDA graphs in its constructor; an adapter is merged into the weights *before*
-any capture here, never after (a captured graph would replay without it).
+What is the same for every backend lives here: loading for speech (merged in memory, or 4-bit with the
+adapter unmerged), the reference clip's codes, `Speech`. Each backend's `Speaker` drives its own
+generation (`backends/*/speaker.py`); `make_speaker` picks it for a loaded model.
 """
 
 from __future__ import annotations
 
 import json
-from copy import deepcopy
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -49,143 +46,53 @@ class Speech:
         return path
 
 
-class Speaker:
-    """Generates speech with a loaded model (LoRA merged or injected), text and audio tokenizers."""
+class ReferenceCodes:
+    """A reference clip's codes, encoded once per file: eval and listen prompt every sentence with the
+    same reference, and encoding it cost more than generating a short sentence (2.6 s vs 0.5 s, tiny
+    model, CPU). Shared by every backend's Speaker."""
 
-    def __init__(
-        self,
-        model: Any,
-        text_tokenizer: Any,
-        audio_tokenizer: Any,
-        system_prompt: str = DEFAULT_SYSTEM_PROMPT,
-        kv_cache_lengths: tuple[int, ...] = (1024, 4096),
-        capture_cuda_graphs: bool = False,
-    ) -> None:
-        from transformers.cache_utils import StaticCache
-
-        from .data.collate import higgs_collator
-
-        self.model = model
-        self.text_tokenizer = text_tokenizer
+    def __init__(self, audio_tokenizer: Any) -> None:
         self.audio_tokenizer = audio_tokenizer
-        self.system_prompt = system_prompt
-        self._reference_codes: dict[tuple[str, int], Any] = {}
-        config = model.config
-        model.set_audio_special_tokens(text_tokenizer)
-        # One extra KV layer per dual-FFN layer, as the serve engine sizes them.
-        cache_config = deepcopy(config.text_config)
-        cache_config.num_hidden_layers += len(config.audio_dual_ffn_layers or [])
-        self.kv_caches = {
-            length: StaticCache(
-                config=cache_config,
-                batch_size=1,
-                max_cache_len=length,
-                device=model.device,
-                dtype=model.dtype,
-            )
-            for length in sorted(kv_cache_lengths)
-        }
-        self.collator = higgs_collator(config, for_generation=True)
-        if capture_cuda_graphs and model.device.type == "cuda":
-            model.capture_model(self.kv_caches.values())  # after any adapter is merged, never before
+        self._codes: dict[tuple[str, int], Any] = {}
 
-    def __call__(
-        self,
-        text: str,
-        ref_audio: str | Path | None = None,
-        ref_text: str | None = None,
-        seed: int | None = None,
-        temperature: float = 0.7,
-        top_p: float = 0.95,
-        max_seconds: float = 30.0,
-    ) -> Speech:
+    def __call__(self, ref_audio: str | Path) -> Any:
+        """LongTensor [codebooks, frames] on the CPU."""
         import torch
-        from boson_multimodal.model.higgs_audio.utils import revert_delay_pattern
-
-        check_text(text)
-        if (ref_audio is None) != (ref_text is None):
-            raise HiggsLoraError("a reference needs both the audio (--ref) and its transcript (--ref-text)")
-        inputs = self._inputs(text, ref_audio, ref_text)
-        frames = int(max_seconds * self.audio_tokenizer.tps) + self.model.config.audio_num_codebooks + 1
-        for cache in self.kv_caches.values():
-            cache.reset()
-        was_training = self.model.training
-        self.model.eval()
-        try:
-            with torch.no_grad():
-                outputs = self.model.generate(
-                    **inputs,
-                    max_new_tokens=frames,
-                    use_cache=True,
-                    stop_strings=["<|end_of_text|>", "<|eot_id|>"],
-                    tokenizer=self.text_tokenizer,
-                    do_sample=temperature > 0,
-                    temperature=temperature,
-                    top_p=top_p,
-                    past_key_values_buckets=self.kv_caches,
-                    ras_win_len=7,
-                    ras_win_max_num_repeat=2,
-                    seed=seed,
-                )
-        finally:
-            self.model.train(was_training)
-        if not outputs[1]:
-            raise HiggsLoraError(f"the model produced no audio for {text!r}")
-        # Once the model samples the stream EOS in any codebook, generation forces EOS into the rest one
-        # delay step at a time and then ends the stream (modeling_higgs_audio.py `_sample_audio_tokens`);
-        # a stream cut by max_new_tokens before the model chose EOS holds none.
-        stopped = bool((outputs[1][-1] == self.model.config.audio_stream_eos_id).any())
-        codebook_size = self.model.config.audio_codebook_size
-        codes = torch.cat(
-            [revert_delay_pattern(a).clip(0, codebook_size - 1)[:, 1:-1] for a in outputs[1]], 1
-        )
-        # A stream that stopped at once has no frames, which the codec's decoder cannot take: silence.
-        audio = self.audio_tokenizer.decode(codes.unsqueeze(0))[0, 0] if codes.shape[1] else np.zeros(0)
-        return Speech(
-            np.asarray(audio, dtype=np.float32), int(self.audio_tokenizer.sampling_rate), codes.cpu(), stopped
-        )
-
-    def _inputs(self, text: str, ref_audio: str | Path | None, ref_text: str | None) -> dict[str, Any]:
-        import torch
-        from boson_multimodal.dataset.chatml_dataset import ChatMLDatasetSample
 
         from .data.audio import AudioProblem, load_audio
-        from .data.samples import chatml_sample, tokenize_chatml
 
-        sample = chatml_sample(text, self.system_prompt, ref_text, with_target=False)
-        tokens, _, _, _ = tokenize_chatml(sample, self.text_tokenizer)
-        tokens += self.text_tokenizer.encode(
-            "<|start_header_id|>assistant<|end_header_id|>\n\n<|audio_out_bos|>", add_special_tokens=False
-        )
-        codes = None
-        if ref_audio is not None:
-            # Encoded once per file: eval and listen prompt every sentence with the same reference, and
-            # encoding it cost more than generating a short sentence (2.6 s vs 0.5 s, tiny model, CPU).
-            key = (
-                str(Path(ref_audio).resolve()),
-                Path(ref_audio).stat().st_mtime_ns if Path(ref_audio).exists() else 0,
-            )
-            if key not in self._reference_codes:
-                try:
-                    samples = load_audio(Path(ref_audio), self.audio_tokenizer.sampling_rate)
-                except AudioProblem as problem:
-                    raise HiggsLoraError(f"--ref {ref_audio}: {problem.detail}") from None
-                with torch.inference_mode():
-                    encoded = self.audio_tokenizer.encode(samples, self.audio_tokenizer.sampling_rate)
-                self._reference_codes[key] = encoded.cpu()
-            codes = self._reference_codes[key]
-        sample = ChatMLDatasetSample(
-            input_ids=torch.tensor(tokens, dtype=torch.long),
-            label_ids=None,
-            audio_ids_concat=codes,
-            audio_ids_start=torch.zeros(1, dtype=torch.long) if codes is not None else None,
-            audio_waveforms_concat=None,
-            audio_waveforms_start=None,
-            audio_sample_rate=None,
-            audio_speaker_indices=None,
-        )
-        batch = asdict(self.collator([sample]))
-        return {k: v.to(self.model.device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
+        path = Path(ref_audio)
+        key = (str(path.resolve()), path.stat().st_mtime_ns if path.exists() else 0)
+        if key not in self._codes:
+            rate = self.audio_tokenizer.sampling_rate
+            try:
+                samples = load_audio(path, rate)
+            except AudioProblem as problem:
+                raise HiggsLoraError(f"--ref {ref_audio}: {problem.detail}") from None
+            with torch.inference_mode():
+                self._codes[key] = self.audio_tokenizer.encode(samples, rate).cpu()
+        return self._codes[key]
+
+
+def check_reference(ref_audio: Any, ref_text: Any) -> None:
+    if (ref_audio is None) != (ref_text is None):
+        raise HiggsLoraError("a reference needs both the audio (--ref) and its transcript (--ref-text)")
+
+
+def make_speaker(
+    model: Any,
+    text_tokenizer: Any,
+    audio_tokenizer: Any,
+    system_prompt: str = DEFAULT_SYSTEM_PROMPT,
+    kv_cache_lengths: tuple[int, ...] = (1024, 4096),
+    capture_cuda_graphs: bool = False,
+) -> Any:
+    """The Speaker of `model`'s backend; call it with text (and a reference) to get a `Speech`."""
+    from .backends import backend_of
+
+    return backend_of(model).speaker(
+        model, text_tokenizer, audio_tokenizer, system_prompt, kv_cache_lengths, capture_cuda_graphs
+    )
 
 
 class TrainingSpeaker:
@@ -196,12 +103,12 @@ class TrainingSpeaker:
         self.text_tokenizer = text_tokenizer
         self.audio_tokenizer = audio_tokenizer
         self.system_prompt = system_prompt
-        self._speaker: Speaker | None = None
+        self._speaker: Any = None
 
-    def __call__(self, model: Any) -> Speaker:
+    def __call__(self, model: Any) -> Any:
         if self._speaker is None:
             base = model.get_base_model() if hasattr(model, "get_base_model") else model
-            self._speaker = Speaker(base, self.text_tokenizer, self.audio_tokenizer, self.system_prompt)
+            self._speaker = make_speaker(base, self.text_tokenizer, self.audio_tokenizer, self.system_prompt)
         return self._speaker
 
 
@@ -240,7 +147,7 @@ def speak(
         loaded.config = loaded.config.model_copy(update={"audio_tokenizer": audio_tokenizer})
     from .model.load import load_audio_tokenizer, load_text_tokenizer
 
-    speaker = Speaker(
+    speaker = make_speaker(
         loaded.model,
         load_text_tokenizer(loaded.config),
         load_audio_tokenizer(loaded.config, loaded.model.device),

@@ -52,9 +52,12 @@ def train(
         raise HiggsLoraError(f"{recipe.source} [samples] ref_audio = {ref!r}: file not found.")
     out = recipe.adapter_dir
     ranks = Ranks()
+    from .backends import resolve
     from .model.hub import check_layouts, describe_downloads, planned_downloads
 
-    check_layouts(recipe.model)  # a checkpoint boson-multimodal cannot read is refused here
+    # `auto` is decided once, and recorded with the adapter (recipe.toml), which then loads on this backend.
+    recipe.model = recipe.model.model_copy(update={"backend": resolve(recipe.model)})
+    check_layouts(recipe.model)  # a checkpoint this backend cannot read is refused here
     if ranks.is_main:
         print(describe_downloads(planned_downloads(recipe.model)), flush=True)
     with ranks.main_first():  # only the main process changes the folder; the others read the result
@@ -63,7 +66,8 @@ def train(
     # Heavy imports only now, so a bad recipe or folder fails in well under a second.
     from transformers import set_seed
 
-    from .data import SpeechDataset, TrainingCollator, build_examples, prepare, reference_note, split_examples
+    from .backends import backend_for
+    from .data import SpeechDataset, build_examples, prepare, reference_note, split_examples
     from .model import (
         apply_lora,
         enable_layer_checkpointing,
@@ -75,6 +79,7 @@ def train(
     from .trainer import HiggsTrainer, NonFiniteLossError, StopOnSignal
 
     runtime = pick_runtime(recipe.model)
+    backend = backend_for(recipe.model)
 
     # 1. Data: encode what the cache lacks, build ChatML examples, hold some out for eval.
     listening = recipe.samples.every_steps > 0
@@ -91,7 +96,7 @@ def train(
         log.warning(note)
     train_examples, eval_examples = split_examples(examples, recipe.data.eval_fraction, recipe.train.seed)
 
-    # 2. Model: frozen (4-bit) base with the labels shim, layer checkpointing, then PEFT on top.
+    # 2. Model: frozen (4-bit) base with the backend's labels shim, layer checkpointing, then PEFT on top.
     base = load_base_model(recipe.model, runtime)
     if recipe.train.gradient_checkpointing:
         enable_layer_checkpointing(base)
@@ -105,10 +110,10 @@ def train(
 
     # 3. Trainer.
     def dataset(items: list[Any]) -> SpeechDataset:
-        return SpeechDataset(items, text_tokenizer, recipe.data.system_prompt)
+        return SpeechDataset(items, text_tokenizer, recipe.data.system_prompt, backend)
 
     train_dataset = dataset(train_examples)
-    lengths = train_dataset.lengths(base.config.audio_num_codebooks)
+    lengths = train_dataset.lengths(backend.codebooks(base.config)[0])
     bucketed = recipe.train.bucket_by_length and recipe.train.batch_size > 1
     trainer = HiggsTrainer(
         model=model,
@@ -116,7 +121,7 @@ def train(
         train_dataset=train_dataset,
         lengths=lengths if bucketed else None,
         eval_dataset=dataset(eval_examples) if eval_examples else None,
-        data_collator=TrainingCollator(base.config),
+        data_collator=backend.training_collator(base.config),
         text_loss_weight=recipe.train.text_loss_weight,
         callbacks=list(callbacks or []),
     )

@@ -21,31 +21,45 @@ from .errors import HiggsLoraError
 from .loss import HiggsLoss, higgs_loss
 from .model.lean import DeferredTextHead
 
-# Each Trainer workaround below, with the transformers versions it was written for and checked
-# against. A later Trainer may already do the same (e.g. divide accumulated gradients itself: ours
-# would then divide twice), so outside these ranges the trainer refuses to start until someone
-# re-checks (tests/e2e/test_distributed.py compares accumulation with batch and processes).
-WORKAROUNDS = {
-    "gradient accumulation as a true mean (accelerator.gradient_accumulation_steps)": ">=4.46,<4.47",
-    "optimizer state loaded to 'cpu' on --resume under gloo (_load_optimizer_and_scheduler)": ">=4.46,<4.47",
-    "numpy RNG state allowed by torch.load on --resume (_load_rng_state)": ">=4.46,<4.50",
+# The Trainer versions HiggsTrainer was written and checked against, each with what it does there that
+# the Trainer does not. A later Trainer may already do the same (e.g. divide accumulated gradients
+# itself: ours would then divide twice), so outside these ranges the trainer refuses to start until
+# someone re-checks (tests/e2e/test_distributed.py compares accumulation with batch and processes).
+# 4.46 serves the boson backend, 5.x the native one.
+TRAINER_VERSIONS = {
+    ">=4.46,<4.47": [
+        "gradient accumulation as a true mean (accelerator.gradient_accumulation_steps)",
+        "optimizer state loaded to 'cpu' on --resume under gloo (_load_optimizer_and_scheduler)",
+        "numpy RNG state allowed by torch.load on --resume (_load_rng_state)",
+    ],
+    # 5.x divides each micro-batch's loss by the accumulation steps itself (training_step, when the
+    # model takes no loss kwargs) and keeps accelerate's at 1; it loads the RNG state itself.
+    ">=5.3,<6": ["optimizer state loaded to 'cpu' on --resume under gloo (_load_optimizer_and_scheduler)"],
 }
 
 
-def check_workarounds(version: str | None = None) -> None:
-    """Refuse a transformers version outside the range any Trainer workaround was written for."""
+def trainer_version_range(version: str | None = None) -> str:
+    """The `TRAINER_VERSIONS` range holding transformers `version` (the installed one by default);
+    refuses, naming every workaround and range, a version none was written for."""
     import transformers
     from packaging.specifiers import SpecifierSet
     from packaging.version import Version
 
     version = version or transformers.__version__
-    stale = [name for name, spec in WORKAROUNDS.items() if Version(version) not in SpecifierSet(spec)]
-    if stale:
-        raise HiggsLoraError(
-            f"transformers {version} is outside the versions these HiggsTrainer workarounds were written "
-            "for:\n  - " + "\n  - ".join(f"{name}: {WORKAROUNDS[name]}" for name in stale) + "\nInstall "
-            "the pinned version (pip install -e .), or re-check each workaround against this Trainer."
-        )
+    for spec in TRAINER_VERSIONS:
+        if Version(version) in SpecifierSet(spec):
+            return spec
+    known = "\n".join(f"  {spec}: " + "; ".join(names) for spec, names in TRAINER_VERSIONS.items())
+    raise HiggsLoraError(
+        f"transformers {version} is outside the versions HiggsTrainer and its workarounds were written "
+        f"for:\n{known}\nInstall a backend's pinned versions (README, 'Install'), or re-check each "
+        "workaround against this Trainer."
+    )
+
+
+def accumulates_by_accelerator(version: str | None = None) -> bool:
+    """Whether this Trainer leaves dividing accumulated gradients to us (4.46 does; 5.x divides itself)."""
+    return trainer_version_range(version) == ">=4.46,<4.47"
 
 
 class NonFiniteLossError(RuntimeError):
@@ -61,7 +75,7 @@ class HiggsTrainer(Trainer):
     def __init__(
         self, *args: Any, text_loss_weight: float = 1.0, lengths: list[int] | None = None, **kwargs: Any
     ) -> None:
-        check_workarounds()
+        trainer_version_range()
         super().__init__(*args, **kwargs)
         self.lengths = lengths
         self.text_loss_weight = text_loss_weight
@@ -78,7 +92,8 @@ class HiggsTrainer(Trainer):
         # GA times too large, and `max_grad_norm` clips at the wrong scale. Telling accelerate the
         # accumulation steps makes `accelerator.backward` divide, giving the mean gradient (the same
         # as one batch of batch_size * GA, and as the same global batch over several processes).
-        self.accelerator.gradient_accumulation_steps = self.args.gradient_accumulation_steps
+        if accumulates_by_accelerator():
+            self.accelerator.gradient_accumulation_steps = self.args.gradient_accumulation_steps
         # One mixed-precision setup on every device: accelerate autocasts the model's forward and
         # converts its outputs to fp32, and `compute_loss` runs without autocast. That is what the
         # Trainer does on CUDA; on CPU (transformers 4.46 `__init__`, "cpu_amp") it would also
@@ -104,20 +119,20 @@ class HiggsTrainer(Trainer):
             self._record(loss)
         return (loss.total, outputs) if return_outputs else loss.total
 
-    def get_batch_samples(self, epoch_iterator, num_batches):
+    def get_batch_samples(self, *args: Any, **kwargs: Any):
         # The loop fetches each optimizer step's micro-batches here; the time spent is time the
         # accelerator waited on the data loader (reported as a share of training time).
         started = time.perf_counter()
         try:
-            return super().get_batch_samples(epoch_iterator, num_batches)
+            return super().get_batch_samples(*args, **kwargs)
         finally:
             self.data_wait_seconds += time.perf_counter() - started
 
-    def _get_train_sampler(self):
+    def _get_train_sampler(self, *args: Any, **kwargs: Any):
         # Trainer's own length grouping reads lengths from a `datasets.Dataset` column or by indexing
-        # dict samples; ours are ChatML samples, so the lengths come from the dataset (cache headers).
+        # dict samples; ours are the backend's samples, so the lengths come from the dataset (cache headers).
         if self.lengths is None:
-            return super()._get_train_sampler()
+            return super()._get_train_sampler(*args, **kwargs)
         from transformers.trainer_pt_utils import LengthGroupedSampler
 
         return LengthGroupedSampler(

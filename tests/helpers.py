@@ -81,8 +81,8 @@ def synthetic_batch(folder: Path, text_tokenizer, with_reference: bool = True, s
 
     Returns (batch, frames) where frames lists the code tensors in audio-out order.
     """
-    from higgs_lora.data.collate import TrainingCollator
-    from higgs_lora.model.tiny import tiny_config
+    from higgs_lora.backends.boson.collate import TrainingCollator
+    from higgs_lora.backends.boson.tiny import tiny_config
 
     samples, frames = synthetic_samples(folder, text_tokenizer, with_reference, seed)
     return TrainingCollator(tiny_config())(samples), frames
@@ -92,8 +92,9 @@ def synthetic_samples(folder: Path, text_tokenizer, with_reference: bool = True,
     """The two encoded samples behind `synthetic_batch`, and their code tensors in audio-out order."""
     import torch
 
+    from higgs_lora.backends.boson.samples import encode_example
     from higgs_lora.data.cache import CodesCache
-    from higgs_lora.data.samples import Example, encode_example
+    from higgs_lora.data.samples import Example
 
     generator = torch.Generator().manual_seed(seed)
     cache = CodesCache(folder, "synthetic")

@@ -22,7 +22,8 @@ def make_hub_cache(home: Path) -> Path:
     """Build the cache under `home` (use it as HF_HOME) and return `home`."""
     import torch
 
-    from higgs_lora.model import tiny
+    from higgs_lora.backends.boson import tiny
+    from higgs_lora.model.tiny import TINY_AUDIO_TOKENIZER_CONFIG, tiny_hubert_config
 
     model_repo = _repo(home, BASE_ID)
     shutil.copytree(tiny.tiny_model_dir(), _snapshot(model_repo, PINNED_REVISIONS[BASE_ID]))
@@ -39,7 +40,7 @@ def make_hub_cache(home: Path) -> Path:
     tokenizer_repo = _repo(home, AUDIO_TOKENIZER_ID)
     boson = _snapshot(tokenizer_repo, PINNED_REVISIONS[AUDIO_TOKENIZER_ID])
     boson.mkdir(parents=True)
-    _write_json(boson / "config.json", tiny.TINY_AUDIO_TOKENIZER_CONFIG)
+    _write_json(boson / "config.json", TINY_AUDIO_TOKENIZER_CONFIG)
     torch.save(tiny.build_tiny_audio_tokenizer().state_dict(), boson / "model.pth")
     native = _snapshot(tokenizer_repo, NATIVE_SHA)
     native.mkdir(parents=True)
@@ -50,7 +51,7 @@ def make_hub_cache(home: Path) -> Path:
     from transformers import HubertModel
 
     hubert_repo = _repo(home, "bosonai/hubert_base")
-    HubertModel(tiny.tiny_hubert_config()).save_pretrained(_snapshot(hubert_repo, HUBERT_SHA))
+    HubertModel(tiny_hubert_config()).save_pretrained(_snapshot(hubert_repo, HUBERT_SHA))
     _point_main(hubert_repo, HUBERT_SHA)
     return home
 

@@ -18,11 +18,12 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..errors import ModelError
 
 if TYPE_CHECKING:
+    from ..recipe import ModelConfig
     from .base import Backend
 
 # name → (package, what it needs installed, the checkpoint layout its model class reads)
@@ -78,3 +79,50 @@ def default() -> str:
             + "\n  ".join(INSTALL.values())
         )
     return available[0]
+
+
+# model_type in a checkpoint's config.json → the layout it is written in
+MODEL_TYPE_LAYOUTS = {"higgs_audio": "boson", "higgs_audio_v2": "native"}
+
+
+def resolve(config: ModelConfig) -> str:
+    """The backend a recipe's `[model]` runs on: as set, or (`auto`) the one its checkpoint is written for.
+
+    `auto` reads the checkpoint's config.json (a local file, or one small download at the recipe's
+    revision): `model_type` "higgs_audio" is boson's layout, "higgs_audio_v2" the native one. The tiny
+    model and the official id without a revision exist in both: they take the installed backend.
+    """
+    if config.backend != "auto":
+        return config.backend
+    from ..model.hub import read_config
+    from ..recipe import BASE_ID, PINNED_REVISIONS, TINY
+
+    if config.base == TINY or (config.base == BASE_ID and config.revision is None):
+        return default()
+    if config.base == BASE_ID and config.revision == PINNED_REVISIONS[BASE_ID]:
+        return "boson"  # the pinned snapshot is boson's layout: known without asking the hub
+    model_type = read_config(config.base, config.revision, "[model] base").get("model_type")
+    layout = MODEL_TYPE_LAYOUTS.get(model_type)
+    if layout is None:
+        raise ModelError(
+            f"[model] base = {config.base!r} is a {model_type!r} model; Higgs Audio v2 checkpoints "
+            f"(model_type {' or '.join(map(repr, MODEL_TYPE_LAYOUTS))}) are what this kit trains."
+        )
+    name = layout_backend(layout)
+    if missing(name) is not None:
+        from ..model.hub import LayoutError, layout_message
+
+        found = f"model_type {model_type!r}"
+        raise LayoutError(layout_message("[model] base", config.base, config.revision, found, layout))
+    return name
+
+
+def backend_for(config: ModelConfig) -> Backend:
+    """The backend object for a recipe's `[model]` (see `resolve`)."""
+    return get(resolve(config))
+
+
+def backend_of(model: Any) -> Backend:
+    """The backend of a loaded model (PEFT-wrapped or not), from its config's model_type."""
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    return get(layout_backend(MODEL_TYPE_LAYOUTS[base.config.model_type]))

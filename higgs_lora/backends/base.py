@@ -35,10 +35,6 @@ class Backend(ABC):
     """Two module names, for error messages ("'layers.0.self_attn.q_proj' or ...")."""
     full_precision_modules: ClassVar[list[str]]
     """Module names bitsandbytes leaves unquantized (`llm_int8_skip_modules`): both heads at least."""
-    transformers_range: ClassVar[str]
-    """The transformers versions this backend's Trainer workarounds were checked against."""
-    workarounds: ClassVar[dict[str, str]]
-    """HiggsTrainer workaround → transformers range it was written for (see `higgs_lora.trainer`)."""
 
     # -- model ---------------------------------------------------------------------------------------
     @abstractmethod
@@ -52,6 +48,12 @@ class Backend(ABC):
     @abstractmethod
     def meta_model(self, config: dict[str, Any]) -> nn.Module:
         """The model for a checkpoint's config.json on the meta device (no weights): for planning."""
+
+    @abstractmethod
+    def architecture(self, config: dict[str, Any]) -> Any:
+        """A checkpoint config.json's architecture with boson's attribute names, defaults filled in
+        (`text_config.hidden_size`, `audio_num_codebooks`, `audio_codebook_size` without BOS/EOS,
+        `audio_dual_ffn_layers`, ...): what `plan` computes with, whatever the backend."""
 
     @abstractmethod
     def text_head(self, model: nn.Module) -> nn.Module:
@@ -87,6 +89,10 @@ class Backend(ABC):
     def audio_tokenizer_facts(self, config: dict[str, Any]) -> tuple[float, int]:
         """(frames per second, bytes of weights) for an audio tokenizer's config.json, without loading."""
 
+    @abstractmethod
+    def tiny_audio_tokenizer_facts(self) -> tuple[float, int]:
+        """The same for the tiny audio tokenizer."""
+
     # -- data ----------------------------------------------------------------------------------------
     @abstractmethod
     def encode_example(self, example: Any, text_tokenizer: Any, system_prompt: str) -> Any:
@@ -116,8 +122,3 @@ class Backend(ABC):
         capture_cuda_graphs: bool = False,
     ) -> Any:
         """A Speaker (see above) around a loaded model (LoRA merged or injected)."""
-
-    # -- merged checkpoints --------------------------------------------------------------------------
-    @abstractmethod
-    def checkpoint_card(self, out: str, record: dict[str, Any]) -> str:
-        """README.md of a merged checkpoint: how this backend's own loaders open it."""

@@ -1,8 +1,7 @@
-"""Data side: dataset formats, audio reading, the codes cache, ChatML samples, batches.
+"""Data side: dataset formats, audio reading, the codes cache, training examples and their Dataset.
 
-The ChatML samples and the collator import boson-multimodal (and with it transformers and
-torchvision, ~4 s), so they load on first use: `dataset check` and the other data tools that only
-read files start without them.
+How an example becomes tokens and batches is the backend's (`higgs_lora.backends`). The Dataset module
+loads torch on first use, so `dataset check` and the other tools that only read files start fast.
 """
 
 from __future__ import annotations
@@ -20,10 +19,7 @@ __all__ = [
     "PreparedData",
     "Skip",
     "SpeechDataset",
-    "TrainingCollator",
     "build_examples",
-    "chatml_sample",
-    "encode_example",
     "prepare",
     "read_clips",
     "reference_note",
@@ -31,24 +27,18 @@ __all__ = [
 ]
 
 _LAZY = {
-    "TrainingCollator": "collate",
     "Example": "samples",
     "SpeechDataset": "samples",
     "build_examples": "samples",
-    "chatml_sample": "samples",
-    "encode_example": "samples",
     "reference_note": "samples",
     "split_examples": "samples",
 }
 
 if TYPE_CHECKING:
-    from .collate import TrainingCollator
     from .samples import (
         Example,
         SpeechDataset,
         build_examples,
-        chatml_sample,
-        encode_example,
         reference_note,
         split_examples,
     )

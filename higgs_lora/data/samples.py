@@ -1,9 +1,9 @@
-"""Prepared clips → ChatML samples the way Higgs is prompted at inference, and a torch Dataset.
+"""Prepared clips → training examples (text, codes, optional reference), their split, and a torch Dataset.
 
-Layout (boson-multimodal examples/generation.py): system prompt / user text / assistant audio, with an
-optional voice-cloning prefix of user reference transcript / assistant reference audio. `start_index`
-points at the target assistant turn, so only the target audio and its control tokens are labels; the
-reference audio is context, never a target.
+How an example becomes tokens is the backend's (`Backend.encode_example`); every backend prompts it
+the way Higgs is prompted at inference: system prompt / user text / assistant audio, with an optional
+voice-cloning prefix of user reference transcript / assistant reference audio. Only the target audio
+and its control tokens are labels; the reference audio is context, never a target.
 """
 
 from __future__ import annotations
@@ -12,14 +12,14 @@ import random
 from dataclasses import dataclass
 from pathlib import Path
 
-import torch
-from boson_multimodal.data_types import AudioContent, ChatMLSample, Message
-from boson_multimodal.dataset.chatml_dataset import ChatMLDatasetSample, prepare_chatml_sample
+from typing import TYPE_CHECKING, Any
+
 from torch.utils.data import Dataset
 
-from ..errors import DataError
-from .cache import codes_frames, load_codes
 from .prepare import PreparedClip
+
+if TYPE_CHECKING:
+    from ..backends.base import Backend
 
 
 @dataclass(frozen=True)
@@ -30,57 +30,6 @@ class Example:
     codes: Path
     ref_text: str | None = None
     ref_codes: Path | None = None
-
-
-def chatml_sample(
-    text: str, system_prompt: str, ref_text: str | None = None, with_target: bool = True
-) -> ChatMLSample:
-    """The ChatML conversation for one example; audio contents are placeholders filled from the cache.
-
-    `with_target=False` gives the inference prompt (the same turns, ending after the user's text).
-    """
-    messages = [Message("system", system_prompt)]
-    if ref_text is not None:
-        messages += [Message("user", ref_text), Message("assistant", AudioContent(audio_url="reference"))]
-    messages.append(Message("user", text))
-    if with_target:
-        messages.append(Message("assistant", AudioContent(audio_url="target")))
-    return ChatMLSample(messages=messages, start_index=len(messages) - 1)
-
-
-def tokenize_chatml(sample: ChatMLSample, text_tokenizer) -> tuple[list[int], list[int], list, object]:
-    """boson's `prepare_chatml_sample`, with its failures raised instead of returned.
-
-    It catches every exception itself, prints it and returns four Nones (chatml_dataset.py ~L250),
-    which would surface later as a confusing TypeError: every caller goes through here instead.
-    """
-    input_tokens, label_tokens, audio_contents, speaker = prepare_chatml_sample(sample, text_tokenizer)
-    if input_tokens is None:
-        text = next((m.content for m in reversed(sample.messages) if isinstance(m.content, str)), "")
-        raise DataError(
-            f"could not tokenize the conversation for {text!r} with this text tokenizer (boson-multimodal's "
-            "prepare_chatml_sample printed why, above). Check the text and the tokenizer of [model] base."
-        )
-    return input_tokens, label_tokens, audio_contents, speaker
-
-
-def encode_example(example: Example, text_tokenizer, system_prompt: str) -> ChatMLDatasetSample:
-    """Tokenize the conversation and attach the cached codes in the order the placeholders appear."""
-    sample = chatml_sample(example.text, system_prompt, example.ref_text)
-    input_tokens, label_tokens, audio_contents, _ = tokenize_chatml(sample, text_tokenizer)
-    by_name = {"reference": example.ref_codes, "target": example.codes}
-    codes = [load_codes(by_name[content.audio_url]) for content in audio_contents]
-    lengths = torch.tensor([c.shape[1] for c in codes], dtype=torch.long)
-    return ChatMLDatasetSample(
-        input_ids=torch.tensor(input_tokens, dtype=torch.long),
-        label_ids=torch.tensor(label_tokens, dtype=torch.long),
-        audio_ids_concat=torch.cat(codes, dim=1),
-        audio_ids_start=torch.cumsum(lengths, 0) - lengths,
-        audio_waveforms_concat=torch.zeros(0),
-        audio_waveforms_start=torch.zeros(0, dtype=torch.long),
-        audio_sample_rate=torch.zeros(0),
-        audio_speaker_indices=torch.zeros(0, dtype=torch.long),
-    )
 
 
 def build_examples(clips: list[PreparedClip], reference: str, seed: int) -> list[Example]:
@@ -134,31 +83,27 @@ def split_examples(examples: list[Example], eval_fraction: float, seed: int) -> 
 
 
 class SpeechDataset(Dataset):
-    """Examples encoded on access (codes are read from the cache, so memory stays small)."""
+    """Examples encoded on access by the backend (codes are read from the cache: memory stays small)."""
 
-    def __init__(self, examples: list[Example], text_tokenizer, system_prompt: str) -> None:
+    def __init__(self, examples: list[Example], text_tokenizer, system_prompt: str, backend: Backend) -> None:
         self.examples = examples
         self.text_tokenizer = text_tokenizer
         self.system_prompt = system_prompt
+        self.backend = backend
 
     def __len__(self) -> int:
         return len(self.examples)
 
-    def __getitem__(self, index: int) -> ChatMLDatasetSample:
-        return encode_example(self.examples[index], self.text_tokenizer, self.system_prompt)
+    def __getitem__(self, index: int) -> Any:
+        return self.backend.encode_example(self.examples[index], self.text_tokenizer, self.system_prompt)
 
     def lengths(self, num_codebooks: int) -> list[int]:
         """Sequence length of each example once its audio is expanded (for length bucketing).
 
         Read from the cache files' headers and the tokenized prompt; no codes are loaded."""
         if getattr(self, "_lengths", None) is None:
-            self._lengths = [self._length(example, num_codebooks) for example in self.examples]
+            self._lengths = [
+                self.backend.example_length(example, self.text_tokenizer, self.system_prompt, num_codebooks)
+                for example in self.examples
+            ]
         return self._lengths
-
-    def _length(self, example: Example, num_codebooks: int) -> int:
-        sample = chatml_sample(example.text, self.system_prompt, example.ref_text)
-        tokens, _, audio_contents, _ = tokenize_chatml(sample, self.text_tokenizer)
-        paths = {"reference": example.ref_codes, "target": example.codes}
-        # each placeholder token becomes its frames + stream BOS/EOS + the delay pattern's tail
-        frames = sum(codes_frames(paths[c.audio_url]) + 2 + num_codebooks - 1 - 1 for c in audio_contents)
-        return len(tokens) + frames

@@ -82,7 +82,7 @@ def evaluate_adapter(
     from ..checkpoints import checkpoints as list_checkpoints
     from ..model.load import load_audio_tokenizer, load_text_tokenizer, pick_runtime
     from ..recipe import TINY
-    from ..speak import Speaker, choose_speech_quantization
+    from ..speak import choose_speech_quantization, make_speaker
 
     folder = Path(adapter)
     adapter_config(folder)
@@ -130,7 +130,7 @@ def evaluate_adapter(
         for step, path in found:
             model.load_adapter(str(path), adapter_name=f"step-{step}")
             systems.append((f"step-{step}", step, f"step-{step}"))
-    speaker = Speaker(
+    speaker = make_speaker(
         model.get_base_model(),
         load_text_tokenizer(model_config),
         load_audio_tokenizer(model_config, device),

@@ -1,4 +1,4 @@
-"""Activation checkpointing of the Higgs decoder layers.
+"""Activation checkpointing of the Higgs decoder layers (one mechanism for every backend).
 
 `HiggsAudioModel` declares `supports_gradient_checkpointing`, but `_forward_core`
 (modeling_higgs_audio.py ~L1104) calls every decoder layer directly and never checkpoints, and with
@@ -20,9 +20,11 @@ from torch.utils.checkpoint import checkpoint
 
 
 def decoder_layers(model: nn.Module) -> nn.ModuleList:
-    """The decoder layers of a HiggsAudioModel, also when wrapped by PEFT."""
+    """The decoder layers of a Higgs model of any backend, also when wrapped by PEFT."""
+    from ..backends import backend_of
+
     base = model.get_base_model() if hasattr(model, "get_base_model") else model
-    return base.layers
+    return backend_of(base).decoder_layers(base)
 
 
 def enable_layer_checkpointing(model: nn.Module) -> int:

@@ -57,35 +57,44 @@ def read_config(name: str, revision: str | None, what: str, cached_only: bool = 
 
 
 def check_model_layout(
-    name: str, revision: str | None, what: str = "[model] base", cached_only: bool = False
+    name: str,
+    revision: str | None,
+    what: str = "[model] base",
+    cached_only: bool = False,
+    layout: str = "boson",
 ) -> dict[str, Any]:
-    """Refuse a checkpoint boson-multimodal cannot read; returns its config dict."""
+    """Refuse a checkpoint that is not a Higgs v2 one in `layout` (the backend's); returns its config."""
     config = read_config(name, revision, what, cached_only)
     model_type = config.get("model_type")
-    if model_type in NATIVE_MODEL_TYPES:
-        raise LayoutError(_native_layout_message(what, name, revision, f"model_type {model_type!r}"))
-    if model_type != "higgs_audio":
+    found = "native" if model_type in NATIVE_MODEL_TYPES else "boson" if model_type == "higgs_audio" else None
+    if found is None:
         raise ModelError(
             f"{what} = {name!r} is a {model_type!r} model; Higgs Audio v2 checkpoints (model_type "
-            "'higgs_audio') are what this kit trains, merges and speaks with. Give the Higgs base."
+            "'higgs_audio' or 'higgs_audio_v2') are what this kit trains, merges and speaks with. Give the Higgs base."
         )
+    if found != layout:
+        raise LayoutError(layout_message(what, name, revision, f"model_type {model_type!r}", found))
     return config
 
 
-def check_audio_tokenizer_layout(name: str, revision: str | None) -> None:
-    """Refuse, from its config.json alone, an audio tokenizer in the transformers-native layout."""
+def check_audio_tokenizer_layout(name: str, revision: str | None, layout: str = "boson") -> None:
+    """Refuse, from its config.json alone, an audio tokenizer in the other layout than `layout`."""
     what = "[model] audio_tokenizer"
     model_type = read_config(name, revision, what).get("model_type")
-    if model_type in NATIVE_MODEL_TYPES:
-        raise LayoutError(_native_layout_message(what, name, revision, f"model_type {model_type!r}"))
+    found = "native" if model_type in NATIVE_MODEL_TYPES else "boson"
+    if found != layout:
+        raise LayoutError(layout_message(what, name, revision, f"model_type {model_type!r}", found))
 
 
 def check_layouts(config: Any) -> None:
-    """Both checks for a recipe's `[model]`, before any heavy work (one small download each)."""
+    """Both checks for a recipe's `[model]` against its backend, before any heavy work."""
+    from ..backends import backend_for
+
+    layout = backend_for(config).layout
     if config.base != TINY:
-        check_model_layout(config.base, config.revision)
+        check_model_layout(config.base, config.revision, layout=layout)
     if config.audio_tokenizer != TINY:
-        check_audio_tokenizer_layout(config.audio_tokenizer, config.audio_tokenizer_revision)
+        check_audio_tokenizer_layout(config.audio_tokenizer, config.audio_tokenizer_revision, layout)
 
 
 def audio_tokenizer_folder(name: str, revision: str | None) -> Path:
@@ -104,13 +113,19 @@ def audio_tokenizer_folder(name: str, revision: str | None) -> Path:
 
         folder = Path(snapshot_download(name, revision=revision))
     if not (folder / "model.pth").is_file():
-        raise LayoutError(_native_layout_message(what, name, revision, "no model.pth"))
+        raise LayoutError(layout_message(what, name, revision, "no model.pth", "native"))
     return folder
 
 
-def _native_layout_message(what: str, name: str, revision: str | None, found: str) -> str:
+def layout_message(what: str, name: str, revision: str | None, found: str, layout: str) -> str:
     key = "revision" if what.endswith("base") else "audio_tokenizer_revision"
     at = f" at revision {revision!r}" if revision else ""
+    if layout == "boson":
+        return (
+            f"{what} = {name!r}{at} is in boson-multimodal's layout ({found}), which the native backend "
+            'cannot read. Set [model] backend = "boson" and run it in the boson environment (README, '
+            "'Two backends'); `higgs-lora merge --layout native` writes a merged checkpoint this one reads."
+        )
     pinned = PINNED_REVISIONS.get(name)
     first = (
         f'set [model] {key} = "{pinned}" (the last boson-layout snapshot; it is the default for this id, '
@@ -120,8 +135,8 @@ def _native_layout_message(what: str, name: str, revision: str | None, found: st
     )
     return (
         f"{what} = {name!r}{at} is in the transformers-native layout ({found}), which boson-multimodal "
-        f"cannot read. Two ways out:\n  1. {first};\n  2. the transformers-native backend (transformers "
-        ">= 5.3, its own environment; see README, 'Real checkpoints')."
+        f"cannot read. Two ways out:\n  1. {first};\n  2. the native backend: [model] backend = "
+        "\"native\" (transformers >= 5.3, its own environment; README, 'Two backends')."
     )
 
 

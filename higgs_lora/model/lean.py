@@ -25,8 +25,10 @@ from torch import nn
 
 class DeferredTextHead:
     def __init__(self, model: nn.Module) -> None:
+        from ..backends import backend_of
+
         base = model.get_base_model() if hasattr(model, "get_base_model") else model
-        module = base.audio_decoder_proj.text_lm_head
+        module = backend_of(base).text_head(base)
         self._module = module
         self._original_forward: Callable[..., torch.Tensor] = module.forward
         self.head: Callable[[torch.Tensor], torch.Tensor] = self._apply_head

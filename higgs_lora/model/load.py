@@ -6,28 +6,22 @@ optimizer. Quantized loads go through transformers + bitsandbytes exactly as on 
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import logging
 import os
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
+from torch import nn
 
+from ..backends import backend_for
 from ..errors import ModelError
 from ..recipe import TINY, ModelConfig
 from . import tiny
-from .compat import allow_bnb_on_cpu, keep_4bit_weights_as_loaded
-from .hub import SEMANTIC_TEACHER_ID, audio_tokenizer_folder
-from .shim import HiggsAudioForLoRA
-
-# Kept in full precision under 4-bit: both output heads and the codebook embeddings are small next to
-# the decoder, and quantizing the heads costs accuracy exactly where logits are produced.
-FULL_PRECISION_MODULES = ["audio_decoder_proj", "audio_codebook_embeddings"]
+from .compat import keep_4bit_weights_as_loaded
 
 log = logging.getLogger(__name__)
 
@@ -65,9 +59,9 @@ def pick_runtime(config: ModelConfig) -> Runtime:
     return Runtime(device=device, compute_dtype=dtype)
 
 
-def resolve_base(base: str) -> str:
-    """Local folder or hub id of the base checkpoint; builds the tiny model on first use."""
-    return str(tiny.tiny_model_dir()) if base == TINY else base
+def resolve_base(config: ModelConfig) -> str:
+    """Local folder or hub id of the base checkpoint; builds the backend's tiny model on first use."""
+    return str(backend_for(config).tiny_model_dir()) if config.base == TINY else config.base
 
 
 def quantization_config(config: ModelConfig, runtime: Runtime):  # -> BitsAndBytesConfig | None
@@ -80,23 +74,23 @@ def quantization_config(config: ModelConfig, runtime: Runtime):  # -> BitsAndByt
         bnb_4bit_quant_type=config.quantization,
         bnb_4bit_use_double_quant=config.double_quant,
         bnb_4bit_compute_dtype=runtime.compute_dtype,
-        llm_int8_skip_modules=FULL_PRECISION_MODULES,
+        llm_int8_skip_modules=backend_for(config).full_precision_modules,
     )
 
 
-def load_base_model(config: ModelConfig, runtime: Runtime | None = None) -> HiggsAudioForLoRA:
+def load_base_model(config: ModelConfig, runtime: Runtime | None = None) -> nn.Module:
     """The frozen base, with the labels shim, quantized as the recipe says, on the runtime's device."""
     runtime = runtime or pick_runtime(config)
+    backend = backend_for(config)
     quant = quantization_config(config, runtime)
     kwargs: dict[str, Any] = {"torch_dtype": runtime.compute_dtype}
     if quant is not None:
         kwargs["quantization_config"] = quant
         if runtime.cuda:
             kwargs["device_map"] = {"": runtime.device.index or 0}
-    source = resolve_base(config.base)
+    source = resolve_base(config)
     try:
-        with allow_bnb_on_cpu():
-            model = HiggsAudioForLoRA.from_pretrained(source, revision=config.revision, **kwargs)
+        model = backend.load_base_model(source, config.revision, **kwargs)
     except OSError as err:
         raise ModelError(
             f"[model] base = {config.base!r}{_at(config.revision)}: cannot load the checkpoint ({err}). Give "
@@ -115,59 +109,21 @@ def load_text_tokenizer(config: ModelConfig):  # -> PreTrainedTokenizerBase
     from transformers import AutoTokenizer
 
     try:
-        return AutoTokenizer.from_pretrained(resolve_base(config.base), revision=config.revision)
+        return AutoTokenizer.from_pretrained(resolve_base(config), revision=config.revision)
     except OSError as err:
         raise ModelError(f"[model] base = {config.base!r}: no text tokenizer found there ({err}).") from None
 
 
-def load_audio_tokenizer(config: ModelConfig, device: torch.device | str = "cpu"):  # -> HiggsAudioTokenizer
-    """The recipe's audio tokenizer at its revision (checked to be in boson's layout first)."""
-    if config.audio_tokenizer == TINY:
-        return tiny.build_tiny_audio_tokenizer()
-    from boson_multimodal.audio_processing.higgs_audio_tokenizer import load_higgs_audio_tokenizer
-
-    folder = audio_tokenizer_folder(config.audio_tokenizer, config.audio_tokenizer_revision)
-    try:
-        with semantic_teacher_from(config.semantic_teacher):
-            return load_higgs_audio_tokenizer(str(folder), device=str(device))
-    except OSError as err:
-        raise ModelError(
-            f"[model] audio_tokenizer = {config.audio_tokenizer!r}: cannot load it ({err}). Its HuBERT "
-            f"comes from {config.semantic_teacher or SEMANTIC_TEACHER_ID!r}: set [model] semantic_teacher "
-            "to a local copy to load it offline (README, 'Real checkpoints')."
-        ) from None
-
-
-@contextlib.contextmanager
-def semantic_teacher_from(source: str | None) -> Iterator[None]:
-    """Within the block, boson's audio tokenizer takes its HuBERT from `source` (None: unchanged).
-
-    `HiggsAudioTokenizer.__init__` (higgs_audio_tokenizer.py ~L92) hard-codes
-    `AutoModel.from_pretrained("bosonai/hubert_base", trust_remote_code=True)` from the hub's main. A
-    local copy is loaded as a plain transformers model, without running any code shipped with it.
-    """
-    if source is None:
-        yield
-        return
-    from unittest import mock
-
-    from boson_multimodal.audio_processing import higgs_audio_tokenizer as module
-    from transformers import AutoModel
-
-    class _FromSource:
-        @staticmethod
-        def from_pretrained(*_args: object, **_kwargs: object) -> Any:
-            return AutoModel.from_pretrained(source, trust_remote_code=False)
-
-    with mock.patch.object(module, "AutoModel", _FromSource):
-        yield
+def load_audio_tokenizer(config: ModelConfig, device: torch.device | str = "cpu") -> Any:
+    """The recipe's audio tokenizer, loaded by its backend (see `backends.base` for what it offers)."""
+    return backend_for(config).load_audio_tokenizer(config, device)
 
 
 def audio_tokenizer_fingerprint(config: ModelConfig) -> str:
     """Identifies the tokenizer in cache keys: codes from another tokenizer (or revision) are never reused."""
     name = config.audio_tokenizer
-    if name == TINY:
-        return f"{TINY}-{tiny.TINY_VERSION}"
+    if name == TINY:  # each backend's tiny codec is its own: codes are never shared between them
+        return f"{TINY}-{tiny.TINY_VERSION}-{backend_for(config).name}"
     folder = Path(name)
     if folder.is_dir():
         digest = hashlib.sha256()

@@ -1,6 +1,8 @@
-"""The built-in tiny model: small, seeded, randomly initialised Higgs classes that need no download.
+"""The built-in tiny model's backend-neutral parts: its text tokenizer, sizes, seed and cache folder.
 
-`base = "tiny-random"` and `audio_tokenizer = "tiny-random"` in a recipe select them. The text side keeps
+`base = "tiny-random"` and `audio_tokenizer = "tiny-random"` in a recipe select a small, seeded, randomly
+initialised model and codec that need no download; each backend builds them from its own classes
+(`backends/*/tiny.py`) around what is here. The text side keeps
 the real Llama-3 vocabulary size and the real special-token ids (128000-128016, pad 128001), so the
 collator settings and token ids mean the same as for the real checkpoint; plain text is mapped to a
 byte-level range. The model is written once to a cache folder and then loaded through the same
@@ -11,8 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -45,59 +45,6 @@ def cache_home() -> Path:
     return Path(os.environ.get("HIGGS_LORA_HOME", Path.home() / ".cache" / "higgs-lora"))
 
 
-def small_higgs_config(
-    hidden: int, intermediate: int, layers: int, heads: int, kv_heads: int, codebooks: int
-):  # -> HiggsAudioConfig
-    """A Higgs v2-shaped config (dual FFN on every layer, delay pattern, real vocabulary and token ids)
-    at a chosen size: the tiny test model and the benchmarks' proxy."""
-    from boson_multimodal.model.higgs_audio import HiggsAudioConfig
-    from transformers import LlamaConfig
-
-    text = LlamaConfig(
-        vocab_size=VOCAB_SIZE,
-        hidden_size=hidden,
-        intermediate_size=intermediate,
-        num_hidden_layers=layers,
-        num_attention_heads=heads,
-        num_key_value_heads=kv_heads,
-        max_position_embeddings=8192,
-        bos_token_id=128000,
-        eos_token_id=128009,
-        pad_token_id=128001,
-        tie_word_embeddings=False,
-    )
-    return HiggsAudioConfig(
-        text_config=text.to_dict(),
-        audio_adapter_type="dual_ffn_fast_forward",
-        audio_dual_ffn_layers=list(range(layers)),
-        audio_ffn_hidden_size=hidden,
-        audio_ffn_intermediate_size=intermediate,
-        encode_whisper_embed=False,
-        encode_audio_in_tokens=True,
-        use_delay_pattern=True,
-        skip_audio_tower=True,
-        audio_num_codebooks=codebooks,
-        audio_codebook_size=1024,
-        audio_stream_bos_id=1024,
-        audio_stream_eos_id=1025,
-    )
-
-
-def tiny_config():  # -> HiggsAudioConfig
-    return small_higgs_config(
-        hidden=64, intermediate=128, layers=2, heads=4, kv_heads=2, codebooks=NUM_CODEBOOKS
-    )
-
-
-def build_tiny_model():  # -> HiggsAudioModel
-    """A seeded random HiggsAudioModel; the same weights on every call (global RNG left untouched)."""
-    from boson_multimodal.model.higgs_audio import HiggsAudioModel
-
-    with _seeded(TINY_SEED):
-        model = HiggsAudioModel(tiny_config())
-    return model.eval()
-
-
 def build_tiny_text_tokenizer():  # -> PreTrainedTokenizerFast
     """Byte-level tokenizer whose special tokens carry the real Llama-3/Higgs ids."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers
@@ -122,23 +69,6 @@ def build_tiny_text_tokenizer():  # -> PreTrainedTokenizerFast
     )
     tokenizer.model_max_length = 4096
     return tokenizer
-
-
-def tiny_model_dir() -> Path:
-    """Folder holding the tiny model + text tokenizer as a normal checkpoint; built on first use."""
-    target = cache_home() / f"tiny-random-{TINY_VERSION}-torch{torch.__version__.split('+')[0]}"
-    if (target / "config.json").is_file():
-        return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".tiny-", dir=target.parent))
-    try:
-        build_tiny_model().save_pretrained(staging, safe_serialization=True)
-        build_tiny_text_tokenizer().save_pretrained(staging)
-        with contextlib.suppress(FileExistsError, OSError):
-            staging.rename(target)  # atomic; a concurrent builder may have won the race
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return target
 
 
 # Constructor arguments, as boson's config.json for an audio tokenizer holds them.
@@ -167,41 +97,8 @@ def tiny_hubert_config():  # -> HubertConfig
     )
 
 
-def build_tiny_audio_tokenizer():  # -> HiggsAudioTokenizer
-    """A seeded random HiggsAudioTokenizer: 16 kHz, 50 frames/s, 4 codebooks x 1024, offline.
-
-    Its constructor downloads `bosonai/hubert_base` (higgs_audio_tokenizer.py ~L91-95); here the
-    module's `AutoModel` is swapped for the duration of the call for a factory returning a random
-    one-layer HuBERT (hidden size 768 is hard-coded downstream). The residual-VQ codebooks would
-    otherwise be k-means-initialised from the first clip encoded (core_vq.py ~L139), which would make
-    codes depend on encoding order, so they are filled with seeded random vectors and marked inited.
-    """
-    from unittest import mock
-
-    from boson_multimodal.audio_processing import higgs_audio_tokenizer as module
-    from transformers import HubertModel
-
-    hubert = tiny_hubert_config()
-
-    class _OfflineHubert:
-        @staticmethod
-        def from_pretrained(*_args: object, **_kwargs: object) -> HubertModel:
-            return HubertModel(hubert)
-
-    with _seeded(TINY_SEED), mock.patch.object(module, "AutoModel", _OfflineHubert):
-        tokenizer = module.HiggsAudioTokenizer(**TINY_AUDIO_TOKENIZER_CONFIG, device="cpu")
-        for name, buffer in tokenizer.named_buffers():
-            if name.endswith("_codebook.embed"):
-                buffer.copy_(torch.randn_like(buffer))
-            elif name.endswith("_codebook.embed_avg"):
-                buffer.copy_(tokenizer.get_buffer(name.removesuffix("_avg")))
-            elif name.endswith("_codebook.inited"):
-                buffer.fill_(1.0)
-    return tokenizer.eval()
-
-
 @contextlib.contextmanager
-def _seeded(seed: int) -> Iterator[None]:
+def seeded(seed: int) -> Iterator[None]:
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         yield

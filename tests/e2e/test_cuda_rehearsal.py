@@ -58,16 +58,16 @@ def test_train_resume_merge_speak_in_cuda_mixed_precision(
     assert merged.max_abs_diff <= merged.tolerance
     assert json.loads((adapter / "merged" / "higgs_lora_merge.json").read_text())["system_prompt"] == PROMPT
 
-    from higgs_lora.data import samples
+    from higgs_lora.backends.boson import speaker as boson_speaker
 
     prompts: list[str] = []
-    original = samples.chatml_sample
+    original = boson_speaker.chatml_sample
 
     def spy(text, system_prompt, *args, **kwargs):
         prompts.append(system_prompt)
         return original(text, system_prompt, *args, **kwargs)
 
-    with mock.patch.object(samples, "chatml_sample", spy):
+    with mock.patch.object(boson_speaker, "chatml_sample", spy):
         for quantization in ("nf4", "none"):
             speech = higgs_lora.speak(
                 "Hi.",

@@ -18,9 +18,9 @@ from safetensors.torch import load_file
 
 import higgs_lora
 from higgs_lora import HiggsLoraError
-from higgs_lora.model.load import resolve_base
-from higgs_lora.model.tiny import build_tiny_audio_tokenizer, build_tiny_text_tokenizer
-from higgs_lora.speak import Speaker
+from higgs_lora.backends.boson.speaker import Speaker
+from higgs_lora.backends.boson.tiny import build_tiny_audio_tokenizer, tiny_model_dir
+from higgs_lora.model.tiny import build_tiny_text_tokenizer
 from tests.helpers import run_cli, smoke_recipe
 
 
@@ -47,7 +47,7 @@ def eos_logit(model, value: float, after_frames: int = 0) -> Iterator[None]:
 def tiny_speaker() -> Speaker:
     from boson_multimodal.model.higgs_audio import HiggsAudioModel
 
-    model = HiggsAudioModel.from_pretrained(resolve_base("tiny-random"), torch_dtype=torch.float32).eval()
+    model = HiggsAudioModel.from_pretrained(tiny_model_dir(), torch_dtype=torch.float32).eval()
     return Speaker(model, build_tiny_text_tokenizer(), build_tiny_audio_tokenizer())
 
 
@@ -78,8 +78,6 @@ SPEAKERS_BUILT: list[int] = []
 def trained(tmp_path_factory: pytest.TempPathFactory, codes_cache_dir: Path) -> Path:
     """Training with [eval] and [samples] both on: they share one Speaker (one set of KV caches)."""
     from unittest import mock
-
-    from higgs_lora.speak import Speaker
 
     folder = tmp_path_factory.mktemp("judged")
     recipe = smoke_recipe(

@@ -16,9 +16,9 @@ from safetensors.torch import load_file, save_file
 
 import higgs_lora
 from higgs_lora import ChecksumError, HiggsLoraError, MergeMismatchError, ModelError, OutputExistsError
-from higgs_lora.merge import probe_batch
-from higgs_lora.model.load import resolve_base
-from higgs_lora.model.tiny import build_tiny_audio_tokenizer, build_tiny_text_tokenizer
+from higgs_lora.backends.boson.collate import probe_batch
+from higgs_lora.backends.boson.tiny import build_tiny_audio_tokenizer, tiny_model_dir
+from higgs_lora.model.tiny import build_tiny_text_tokenizer
 from tests.helpers import smoke_recipe
 
 pytestmark = pytest.mark.slow
@@ -146,9 +146,7 @@ def test_export_round_trips_through_stock_peft(adapter: Path, tmp_path: Path) ->
     assert {"trained/adapter_model.safetensors", "trained/README.md", "trained/recipe.toml"} <= set(names)
     installed = higgs_lora.import_adapter(package, adapters_root=tmp_path / "adapters")
     assert installed == tmp_path / "adapters" / "voice"
-    model = PeftModel.from_pretrained(
-        HiggsAudioModel.from_pretrained(resolve_base("tiny-random")), str(installed)
-    )
+    model = PeftModel.from_pretrained(HiggsAudioModel.from_pretrained(tiny_model_dir()), str(installed))
     saved = load_file(str(adapter / "adapter_model.safetensors"))
     state = model.state_dict()
     for key, tensor in saved.items():
@@ -209,7 +207,7 @@ def test_merge_refuses_what_does_not_fit(adapter: Path, tmp_path: Path) -> None:
         higgs_lora.merge(adapter, out=tmp_path / "m1", base=str(other_arch))
 
     wider = tmp_path / "wider"
-    config = json.loads((Path(resolve_base("tiny-random")) / "config.json").read_text())
+    config = json.loads((Path(tiny_model_dir()) / "config.json").read_text())
     config["text_config"]["hidden_size"] = 128
     wider.mkdir()
     (wider / "config.json").write_text(json.dumps(config))

@@ -50,12 +50,12 @@ def test_smoke_recipe_trains_an_adapter_and_the_loss_halves(smoke_run) -> None:
 def test_stock_peft_loads_the_adapter_onto_a_plain_higgs_model(smoke_run) -> None:
     from boson_multimodal.model.higgs_audio import HiggsAudioModel
 
-    from higgs_lora.model.load import resolve_base
+    from higgs_lora.backends.boson.tiny import tiny_model_dir
 
     adapter, _ = smoke_run
     config = json.loads((adapter / "adapter_config.json").read_text())
     assert config["base_model_name_or_path"] == "tiny-random"
-    base = HiggsAudioModel.from_pretrained(resolve_base("tiny-random"))
+    base = HiggsAudioModel.from_pretrained(tiny_model_dir())
     model = PeftModel.from_pretrained(base, str(adapter))
     result = set_peft_model_state_dict(model, load_peft_weights(str(adapter)))
     assert result.unexpected_keys == []

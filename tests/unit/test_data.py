@@ -167,15 +167,19 @@ def test_a_conversation_boson_cannot_tokenize_is_a_clear_error_at_every_call_sit
     failing later on a None."""
     from unittest import mock
 
+    from higgs_lora.backends.boson import BACKEND
+    from higgs_lora.backends.boson import samples as boson_samples
+    from higgs_lora.backends.boson.collate import probe_batch
+    from higgs_lora.backends.boson.speaker import Speaker
+    from higgs_lora.backends.boson.tiny import tiny_config
     from higgs_lora.data import samples
-    from higgs_lora.merge import probe_batch
-    from higgs_lora.model.tiny import tiny_config
-    from higgs_lora.speak import Speaker
     from tests.helpers import synthetic_samples
 
     synthetic_samples(tmp_path, text_tokenizer)  # writes target1.safetensors
     example = samples.Example("Say this.", tmp_path / "target1.safetensors")
-    dataset = samples.SpeechDataset([example], text_tokenizer, "Generate audio following instruction.")
+    dataset = samples.SpeechDataset(
+        [example], text_tokenizer, "Generate audio following instruction.", BACKEND
+    )
     speaker = Speaker.__new__(Speaker)  # only its prompt building is exercised
     speaker.text_tokenizer, speaker.system_prompt = text_tokenizer, "Generate audio following instruction."
     calls = {
@@ -184,7 +188,7 @@ def test_a_conversation_boson_cannot_tokenize_is_a_clear_error_at_every_call_sit
         "speak": lambda: speaker._inputs("Hello.", None, None),
         "merge probe": lambda: probe_batch(tiny_config(), text_tokenizer, "cpu"),
     }
-    with mock.patch.object(samples, "prepare_chatml_sample", return_value=(None, None, None, None)):
+    with mock.patch.object(boson_samples, "prepare_chatml_sample", return_value=(None, None, None, None)):
         for where, call in calls.items():
             with pytest.raises(DataError, match="could not tokenize the conversation for") as caught:
                 call()

@@ -43,7 +43,7 @@ def test_a_native_layout_checkpoint_is_refused_naming_both_ways_out(tmp_path: Pa
         check_model_layout(str(tmp_path), None)
     message = str(caught.value)
     assert "transformers-native layout (model_type 'higgs_audio_v2')" in message
-    assert "[model] revision" in message and "native backend" in message
+    assert "[model] revision" in message and '[model] backend = "native"' in message
     (tmp_path / "config.json").write_text(json.dumps({"model_type": "llama"}))
     with pytest.raises(ModelError, match="'llama' model; Higgs Audio v2 checkpoints"):
         check_model_layout(str(tmp_path), None)

@@ -14,6 +14,8 @@ from peft import LoraConfig, get_peft_model
 from safetensors.torch import load_file, save_file
 
 from higgs_lora import HiggsLoraError, OutputExistsError, convert_adapter
+from higgs_lora.backends.boson import BACKEND
+from higgs_lora.backends.boson.tiny import build_tiny_model
 from higgs_lora.layouts import (
     LAYOUT_FILE,
     adapter_layout,
@@ -27,8 +29,6 @@ from higgs_lora.layouts import (
     to_boson_key,
     to_native_key,
 )
-from higgs_lora.model.lora import TARGET_PATTERNS
-from higgs_lora.model.tiny import build_tiny_model
 from higgs_lora.recipe import BASE_ID, PINNED_REVISIONS
 
 # Module names of transformers' HiggsAudioV2ForConditionalGeneration (modeling_higgs_audio_v2.py, 5.x),
@@ -154,7 +154,7 @@ def test_state_dict_conversion_joins_split_weights_and_drops_recomputed_buffers(
 
 
 def _kit_regex(groups: tuple[str, ...]) -> str:
-    return "|".join(f"(?:{TARGET_PATTERNS[g]})" for g in groups)
+    return "|".join(f"(?:{BACKEND.target_patterns[g]})" for g in groups)
 
 
 @pytest.mark.parametrize(

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import torch
 
+from higgs_lora.backends.boson.tiny import build_tiny_model
 from higgs_lora.loss import higgs_loss
-from higgs_lora.model.tiny import build_tiny_model
 from tests.helpers import synthetic_batch
 
 EOS, AUDIO_OUT_BOS, AUDIO_EOS, EOT = 1025, 128013, 128012, 128009

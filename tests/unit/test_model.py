@@ -12,10 +12,11 @@ from peft import get_peft_model
 from torch import nn
 
 from higgs_lora import ModelError
+from higgs_lora.backends.boson import BACKEND
+from higgs_lora.backends.boson.tiny import build_tiny_model
 from higgs_lora.loss import higgs_loss
 from higgs_lora.model import apply_lora, enable_layer_checkpointing, load_base_model, target_regex
 from higgs_lora.model.lora import matching_modules
-from higgs_lora.model.tiny import build_tiny_model
 from higgs_lora.recipe import LoraConfig, ModelConfig
 from tests.helpers import synthetic_batch
 
@@ -53,7 +54,9 @@ def test_bare_higgs_model_under_peft_fails_on_labels(tmp_path: Path, text_tokeni
     batch.pop("label_audio_ids")
     peft_model = get_peft_model(
         build_tiny_model(),
-        PeftLoraConfig(r=4, target_modules=target_regex(LoraConfig()), task_type="CAUSAL_LM"),
+        PeftLoraConfig(
+            r=4, target_modules=target_regex(LoraConfig(), BACKEND.target_patterns), task_type="CAUSAL_LM"
+        ),
     )
     with pytest.raises(TypeError, match="unexpected keyword argument 'labels'"):
         peft_model(**batch)
@@ -80,7 +83,10 @@ def test_adapter_keys_are_those_of_a_plain_higgs_model() -> None:
     shimmed = apply_lora(
         load_base_model(ModelConfig(base="tiny-random", quantization="none")), LoraConfig(r=4)
     )
-    plain = get_peft_model(build_tiny_model(), PeftLoraConfig(r=4, target_modules=target_regex(LoraConfig())))
+    plain = get_peft_model(
+        build_tiny_model(),
+        PeftLoraConfig(r=4, target_modules=target_regex(LoraConfig(), BACKEND.target_patterns)),
+    )
     assert set(shimmed.state_dict()) == set(plain.state_dict())
 
 
@@ -96,7 +102,7 @@ def test_adapter_keys_are_those_of_a_plain_higgs_model() -> None:
 )
 def test_target_groups_resolve_to_the_right_modules(targets: list[str], expected: int) -> None:
     model = build_tiny_model()
-    names = matching_modules(model, target_regex(LoraConfig(targets=targets)))
+    names = matching_modules(model, target_regex(LoraConfig(targets=targets), BACKEND.target_patterns))
     assert len(names) == expected
     if targets == ["text_ffn"]:
         assert all(".mlp." in n for n in names)

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from higgs_lora import load_recipe
+from higgs_lora.backends.boson import BACKEND
 from higgs_lora.model import load_base_model
-from higgs_lora.model.load import FULL_PRECISION_MODULES
 from higgs_lora.plan import GIB, _meta_model, loaded_weight_bytes, parse_bytes, plan, predicted_weight_bytes
 from higgs_lora.recipe import ModelConfig
 
@@ -19,7 +19,9 @@ def predicted_for(base: str, quantization: str, double_quant: bool, dtype_bytes:
     from higgs_lora.plan import _config
 
     meta = _meta_model(_config(ModelConfig(base=base)))
-    return predicted_weight_bytes(meta, quantization, double_quant, dtype_bytes, FULL_PRECISION_MODULES)
+    return predicted_weight_bytes(
+        meta, quantization, double_quant, dtype_bytes, BACKEND.full_precision_modules
+    )
 
 
 @pytest.mark.parametrize(

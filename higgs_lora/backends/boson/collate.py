@@ -1,4 +1,4 @@
-"""Batches for training: boson-multimodal's collator with the real checkpoint's settings, made safe.
+"""Batches for training (and the merge check's probe): boson-multimodal's collator with the real checkpoint's settings, made safe.
 
 `HiggsAudioSampleCollator` writes `label_ids` in place (higgs_audio_collator.py ~L264-266), so a sample
 collated twice would lose its audio labels: every batch works on copies. The batch keeps only what
@@ -8,6 +8,7 @@ collated twice would lose its audio labels: every batch works on copies. The bat
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 import torch
 from boson_multimodal.data_collator.higgs_audio_collator import HiggsAudioSampleCollator
@@ -57,3 +58,30 @@ class TrainingCollator:
         inputs = {key: getattr(batch, key) for key in FORWARD_KEYS}
         inputs["label_audio_ids"] = batch.label_audio_ids
         return inputs
+
+
+def probe_batch(config: Any, text_tokenizer: Any, device: Any) -> dict[str, Any]:
+    """A fixed batch through the training pipeline (reference + target audio, seeded random codes)."""
+    from .samples import chatml_sample, tokenize_chatml
+
+    generator = torch.Generator().manual_seed(0)
+    codes = torch.randint(
+        0, config.audio_codebook_size, (config.audio_num_codebooks, 24), generator=generator
+    )
+    sample = chatml_sample(
+        "A probe sentence for the merge check.", "Generate audio following instruction.", "Ref."
+    )
+    tokens, labels, _, _ = tokenize_chatml(sample, text_tokenizer)
+    dataset_sample = ChatMLDatasetSample(
+        input_ids=torch.tensor(tokens),
+        label_ids=torch.tensor(labels),
+        audio_ids_concat=codes,
+        audio_ids_start=torch.tensor([0, 12]),
+        audio_waveforms_concat=torch.zeros(0),
+        audio_waveforms_start=torch.zeros(0, dtype=torch.long),
+        audio_sample_rate=torch.zeros(0),
+        audio_speaker_indices=torch.zeros(0, dtype=torch.long),
+    )
+    batch = TrainingCollator(config)([dataset_sample])
+    batch.pop("label_audio_ids")
+    return {key: value.to(device) for key, value in batch.items()}
