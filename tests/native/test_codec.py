@@ -26,4 +26,4 @@ def test_tiny_codec_round_trips_shapes_and_is_deterministic(native_codec) -> Non
 def test_facts_come_from_a_meta_construction() -> None:
     frames_per_second, size = audio_tokenizer_facts(None)
     weights = sum(t.numel() * t.element_size() for t in tiny_audio_tokenizer().model.state_dict().values())
-    assert frames_per_second == 50.0 and 0 < size and abs(size - weights) / weights < 0.05
+    assert frames_per_second == 50.0 and size > 0 and abs(size - weights) / weights < 0.05
