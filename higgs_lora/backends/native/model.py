@@ -101,6 +101,8 @@ def unwrap(model: nn.Module) -> nn.Module:
 
 def load_base_model(source: str, revision: str | None, **kwargs: Any) -> NativeHiggsForLoRA:
     """`from_pretrained` with the text head (the hub checkpoint may lack its weights: then it is random)."""
+    if "torch_dtype" in kwargs:  # the boson path's spelling; transformers 5 renamed it `dtype`
+        kwargs["dtype"] = kwargs.pop("torch_dtype")
     model, info = NativeHiggsForLoRA.from_pretrained(
         source, revision=revision, use_text_head=True, output_loading_info=True, **kwargs
     )
