@@ -27,7 +27,8 @@ class NativeBackend(Backend):
     # - gradient accumulation: `training_step` (~L2111-2119) divides the loss by
     #   `current_gradient_accumulation_steps` itself, and `create_accelerator_and_postprocess` (~L826) gives
     #   accelerate num_steps=1. The 4.46 workaround (setting accelerator.gradient_accumulation_steps = GA)
-    #   must NOT run here: accelerate's `backward` would divide a second time.
+    #   must NOT run here: accelerate's `backward` would divide a second time (gradients halved at GA=2;
+    #   tests/native/test_trainer_accumulation.py checks the Trainer's own mean).
     # - optimizer state on --resume under gloo: `_load_optimizer_and_scheduler` maps to "cpu" for CPU devices
     #   itself (~L3975); the 4.46 override is unneeded (harmless).
     # - numpy RNG state on --resume: `_load_rng_state` loads under `safe_globals()`, which allows numpy's
