@@ -27,3 +27,25 @@ def test_facts_come_from_a_meta_construction() -> None:
     frames_per_second, size = audio_tokenizer_facts(None)
     weights = sum(t.numel() * t.element_size() for t in tiny_audio_tokenizer().model.state_dict().values())
     assert frames_per_second == 50.0 and size > 0 and abs(size - weights) / weights < 0.05
+
+
+def test_facts_of_the_real_layout_and_a_refusal_of_boson_configs() -> None:
+    import pytest
+    from transformers import DacConfig, HiggsAudioV2TokenizerConfig
+
+    from higgs_lora.errors import ModelError
+
+    # transformers' conversion script's config for bosonai/higgs-audio-v2-tokenizer: hop 960 at 24 kHz
+    real = HiggsAudioV2TokenizerConfig(
+        acoustic_model_config=DacConfig(
+            encoder_hidden_size=64,
+            downsampling_ratios=[8, 5, 4, 2, 3],
+            decoder_hidden_size=1024,
+            upsampling_ratios=[8, 5, 4, 2, 3],
+            hidden_size=256,
+        )
+    )
+    frames_per_second, size = audio_tokenizer_facts(real.to_dict())
+    assert frames_per_second == 25.0 and size > 10**8
+    with pytest.raises(ModelError, match="transformers' layout"):
+        audio_tokenizer_facts({"n_q": 8, "sample_rate": 24000})  # boson's config.json

@@ -90,7 +90,18 @@ def audio_tokenizer_facts(config: dict[str, Any] | None) -> tuple[float, int]:
     if config is None:
         codec_config = tiny_codec_config()
     else:
-        fields = {k: v for k, v in config.items() if k not in ("model_type", "architectures")}
+        if config.get("model_type") != "higgs_audio_v2_tokenizer":
+            from ...errors import ModelError
+
+            raise ModelError(
+                f"an audio tokenizer config with model_type {config.get('model_type')!r} is not in "
+                "transformers' layout (model_type 'higgs_audio_v2_tokenizer'), which the native backend reads."
+            )
+        fields = {
+            k: v
+            for k, v in config.items()
+            if k not in ("model_type", "architectures", "transformers_version")
+        }
         codec_config = HiggsAudioV2TokenizerConfig(**fields)
     with torch.device("meta"):
         model = HiggsAudioV2TokenizerModel(codec_config)

@@ -142,6 +142,11 @@ def keep_4bit_weights_as_loaded(model: nn.Module) -> int:
 
 def meta_model(config: dict[str, Any]) -> nn.Module:
     """The model of a native config.json on the meta device, text head included (as training holds it)."""
+    if config.get("model_type") != "higgs_audio_v2":
+        raise ModelError(
+            f"config.json has model_type {config.get('model_type')!r}; the native backend reads the "
+            "transformers layout ('higgs_audio_v2'). Convert a boson checkpoint with higgs_lora.layouts."
+        )
     fields = {k: v for k, v in config.items() if k not in ("architectures", "transformers_version")}
     native = HiggsAudioV2Config.from_dict(fields)
     with torch.device("meta"):
