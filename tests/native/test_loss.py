@@ -90,3 +90,18 @@ def test_model_outputs_feed_the_loss_and_the_text_head_defers(
         )
     assert torch.isfinite(full.total) and full.audio_targets == 4 * 6 and full.text_targets == 3
     torch.testing.assert_close(deferred.total, full.total)
+
+
+def test_gradient_checkpointing_gives_the_same_gradients(tiny_config, native_text_tokenizer) -> None:
+    batch = _batch(tiny_config, native_text_tokenizer, ref=True)
+    labels = batch.pop("label_audio_ids")
+    gradients = []
+    for checkpointing in (False, True):
+        torch.manual_seed(0)
+        model = NativeHiggsForLoRA(tiny_config, use_text_head=True).train()
+        if checkpointing:
+            model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        out = model(**batch)
+        higgs_loss(out.logits, out.expanded_labels, out.audio_logits, labels).total.backward()
+        gradients.append(model.model.layers[0].audio_mlp.up_proj.weight.grad)
+    torch.testing.assert_close(gradients[0], gradients[1])
