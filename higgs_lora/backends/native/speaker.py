@@ -59,13 +59,13 @@ class NativeSpeaker:
         top_p: float = 0.95,
         max_seconds: float = 30.0,
     ) -> Any:  # -> higgs_lora.speak.Speech
-        from ...speak import Speech, check_text
+        from ...speak import check_text
 
         check_text(text)
         if (ref_audio is None) != (ref_text is None):
             raise HiggsLoraError("a reference needs both the audio (--ref) and its transcript (--ref-text)")
         codes = self._reference(ref_audio) if ref_audio is not None else None
-        return self.generate(text, codes, ref_text, seed, temperature, top_p, max_seconds, Speech)
+        return self.generate(text, codes, ref_text, seed, temperature, top_p, max_seconds)
 
     def generate(
         self,
@@ -76,11 +76,10 @@ class NativeSpeaker:
         temperature: float,
         top_p: float,
         max_seconds: float,
-        speech_class: Any = None,
     ) -> Any:
         """`__call__` with the reference given as codes `[C, frames]` (tests, callers that cached them)."""
-        if speech_class is None:
-            from ...speak import Speech as speech_class
+        from ...speak import Speech  # imported late: speak.py is being moved behind the backends
+
         config = self.model.config
         inputs, prompt_frames = self._inputs(text, ref_codes, ref_text)
         frames = int(max_seconds * self.audio_tokenizer.tps) + config.num_codebooks + 1
@@ -119,7 +118,7 @@ class NativeSpeaker:
             codes = torch.zeros(config.num_codebooks, 0, dtype=torch.long)
         # A stream that stopped at once has no frames, which the codec's decoder cannot take: silence.
         audio = self.audio_tokenizer.decode(codes.unsqueeze(0))[0, 0] if codes.shape[1] else np.zeros(0)
-        return speech_class(
+        return Speech(
             np.asarray(audio, dtype=np.float32), int(self.audio_tokenizer.sampling_rate), codes, stopped
         )
 
