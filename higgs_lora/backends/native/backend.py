@@ -1,0 +1,132 @@
+"""`NativeBackend`: the kit's contract (`backends.base.Backend`) over transformers' own Higgs Audio v2.
+
+Each method delegates to the module that owns the concern (model, tiny, codec, collate, speaker);
+nothing here or there imports boson-multimodal.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, ClassVar
+
+import torch
+from torch import nn
+
+from ..base import Backend
+from . import codec, collate, model, tiny
+
+
+class NativeBackend(Backend):
+    name: ClassVar[str] = "native"
+    layout: ClassVar[str] = "native"
+    target_patterns: ClassVar[dict[str, str]] = model.TARGET_PATTERNS
+    module_name_example: ClassVar[str] = "'model.layers.0.self_attn.q_proj' or 'audio_lm_head'"
+    full_precision_modules: ClassVar[list[str]] = model.FULL_PRECISION_MODULES
+    transformers_range: ClassVar[str] = ">=5.3,<6"
+    # Checked against transformers 5.24.0 (trainer.py), with HiggsTrainer's model_accepts_loss_kwargs=False:
+    # - gradient accumulation: `training_step` (~L2111-2119) divides the loss by
+    #   `current_gradient_accumulation_steps` itself, and `create_accelerator_and_postprocess` (~L826) gives
+    #   accelerate num_steps=1. The 4.46 workaround (setting accelerator.gradient_accumulation_steps = GA)
+    #   must NOT run here: accelerate's `backward` would divide a second time (gradients halved at GA=2;
+    #   tests/native/test_trainer_accumulation.py checks the Trainer's own mean).
+    # - optimizer state on --resume under gloo: `_load_optimizer_and_scheduler` maps to "cpu" for CPU devices
+    #   itself (~L3975); the 4.46 override is unneeded (harmless).
+    # - numpy RNG state on --resume: `_load_rng_state` loads under `safe_globals()`, which allows numpy's
+    #   types (~L3873); the 4.46 override is unneeded (harmless).
+    workarounds: ClassVar[dict[str, str]] = {
+        "gradient accumulation left to the Trainer (no accelerator.gradient_accumulation_steps)": ">=5.3,<6",
+    }
+
+    # -- model ---------------------------------------------------------------------------------------
+    def model_class(self) -> type:
+        from transformers import HiggsAudioV2ForConditionalGeneration
+
+        return HiggsAudioV2ForConditionalGeneration
+
+    def load_base_model(self, source: str, revision: str | None, **kwargs: Any) -> nn.Module:
+        return model.load_base_model(source, revision, **kwargs)
+
+    def meta_model(self, config: dict[str, Any]) -> nn.Module:
+        return model.meta_model(config)
+
+    def text_head(self, loaded: nn.Module) -> nn.Module:
+        return model.unwrap(loaded).text_lm_head
+
+    def codebooks(self, config: Any) -> tuple[int, int]:
+        return int(config.num_codebooks), int(config.codebook_size) - 2  # without stream BOS/EOS
+
+    def input_embeddings(self, loaded: nn.Module) -> nn.Module:
+        return model.unwrap(loaded).model.embed_tokens
+
+    def decoder_layers(self, loaded: nn.Module) -> nn.ModuleList:
+        return model.unwrap(loaded).model.layers
+
+    # -- the built-in tiny model ---------------------------------------------------------------------
+    def tiny_model_dir(self) -> Path:
+        return tiny.tiny_model_dir()
+
+    def tiny_audio_tokenizer(self) -> Any:
+        return codec.tiny_audio_tokenizer()
+
+    # -- tokenizers ----------------------------------------------------------------------------------
+    def load_audio_tokenizer(self, config: Any, device: torch.device | str) -> Any:
+        return codec.load_audio_tokenizer(config, device)
+
+    def audio_tokenizer_facts(self, config: dict[str, Any]) -> tuple[float, int]:
+        return codec.audio_tokenizer_facts(config)
+
+    # -- data ----------------------------------------------------------------------------------------
+    def encode_example(self, example: Any, text_tokenizer: Any, system_prompt: str) -> Any:
+        return collate.encode_example(example, text_tokenizer, system_prompt)
+
+    def example_length(self, example: Any, text_tokenizer: Any, system_prompt: str, codebooks: int) -> int:
+        return collate.example_length(example, text_tokenizer, system_prompt, codebooks)
+
+    def training_collator(self, config: Any) -> Any:
+        return collate.NativeCollator(config)
+
+    def probe_batch(self, config: Any, text_tokenizer: Any, device: Any) -> dict[str, Any]:
+        return collate.probe_batch(config, text_tokenizer, device)
+
+    # -- inference -----------------------------------------------------------------------------------
+    def speaker(
+        self,
+        model: nn.Module,
+        text_tokenizer: Any,
+        audio_tokenizer: Any,
+        system_prompt: str,
+        kv_cache_lengths: tuple[int, ...] = (1024, 4096),
+        capture_cuda_graphs: bool = False,
+    ) -> Any:
+        from .speaker import NativeSpeaker
+
+        return NativeSpeaker(
+            model, text_tokenizer, audio_tokenizer, system_prompt, kv_cache_lengths, capture_cuda_graphs
+        )
+
+    # -- merged checkpoints --------------------------------------------------------------------------
+    def checkpoint_card(self, out: str, record: dict[str, Any]) -> str:
+        tokenizer = record.get("audio_tokenizer", "bosonai/higgs-audio-v2-tokenizer")
+        revision = record.get("audio_tokenizer_revision")
+        pin = f', revision="{revision}"' if revision else ""
+        diff = record.get("max_abs_diff")
+        check = (
+            f"Merge check on a probe batch: max |merged - adapted| = {diff:.3g}.\n"
+            if diff is not None
+            else ""
+        )
+        return f"""# Merged Higgs Audio v2 checkpoint (transformers layout)
+
+Base `{record.get("base", "?")}` (revision `{record.get("base_revision") or "local"}`) with the LoRA adapter
+`{record.get("adapter", "?")}` folded into its weights ({record.get("dtype", "?")}), by higgs-lora. Loads with
+transformers >= 5.3:
+
+```python
+from transformers import HiggsAudioV2ForConditionalGeneration, HiggsAudioV2TokenizerModel
+
+model = HiggsAudioV2ForConditionalGeneration.from_pretrained("{out}")
+audio_tokenizer = HiggsAudioV2TokenizerModel.from_pretrained("{tokenizer}"{pin})
+```
+
+Audio tokenizer: `{tokenizer}` at revision `{revision or "main"}` (not copied).
+{check}"""

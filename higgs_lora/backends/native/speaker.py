@@ -1,0 +1,175 @@
+"""Text → speech with transformers' own Higgs v2 generation (`HiggsAudioV2GenerationMixin`).
+
+The prompt is the boson backend's (`prompt.chatml_tokens` without the target turn, then the target
+turn's header and `<|audio_out_bos|>`); a reference clip enters as an audio-out segment with stream
+BOS/EOS and the delay pattern, exactly as in training. The mixin's delay-pattern logits processor
+forces the stream BOS frame first and, once any codebook emits the stream EOS, EOS into the others one
+step at a time; it then ends the row with `eos_token_id`. The result is reverted (delay pattern off,
+BOS and EOS frames dropped) and decoded by the codec.
+
+Static KV-cache buckets and CUDA graphs are boson-engine features: the native path uses transformers'
+dynamic cache, so `kv_cache_lengths` and `capture_cuda_graphs` are accepted and ignored.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from transformers import GenerationConfig
+
+from ...errors import HiggsLoraError
+from .collate import NativeCollator, NativeSample, revert_delay
+from .prompt import IGNORE, SPEAK_SUFFIX, chatml_tokens
+
+DEFAULT_SYSTEM_PROMPT = "Generate audio following instruction."
+RAS_WINDOW = 7
+RAS_MAX_REPEATS = 2
+
+
+class NativeSpeaker:
+    """Generates speech with a loaded native model (LoRA merged or injected) and both tokenizers."""
+
+    def __init__(
+        self,
+        model: Any,
+        text_tokenizer: Any,
+        audio_tokenizer: Any,
+        system_prompt: str = DEFAULT_SYSTEM_PROMPT,
+        kv_cache_lengths: tuple[int, ...] = (1024, 4096),
+        capture_cuda_graphs: bool = False,
+    ) -> None:
+        self.model = model
+        self.text_tokenizer = text_tokenizer
+        self.audio_tokenizer = audio_tokenizer
+        self.system_prompt = system_prompt
+        self.collator = NativeCollator(model.config, round_to=1)
+        self._reference_codes: dict[tuple[str, int], torch.Tensor] = {}
+
+    def __call__(
+        self,
+        text: str,
+        ref_audio: str | Path | None = None,
+        ref_text: str | None = None,
+        seed: int | None = None,
+        temperature: float = 0.7,
+        top_p: float = 0.95,
+        max_seconds: float = 30.0,
+    ) -> Any:  # -> higgs_lora.speak.Speech
+        from ...speak import check_text
+
+        check_text(text)
+        if (ref_audio is None) != (ref_text is None):
+            raise HiggsLoraError("a reference needs both the audio (--ref) and its transcript (--ref-text)")
+        codes = self._reference(ref_audio) if ref_audio is not None else None
+        return self.generate(text, codes, ref_text, seed, temperature, top_p, max_seconds)
+
+    def generate(
+        self,
+        text: str,
+        ref_codes: torch.Tensor | None,
+        ref_text: str | None,
+        seed: int | None,
+        temperature: float,
+        top_p: float,
+        max_seconds: float,
+    ) -> Any:
+        """`__call__` with the reference given as codes `[C, frames]` (tests, callers that cached them)."""
+        from ...speak import Speech  # imported late: speak.py is being moved behind the backends
+
+        config = self.model.config
+        inputs, prompt_frames = self._inputs(text, ref_codes, ref_text)
+        frames = int(max_seconds * self.audio_tokenizer.tps) + config.num_codebooks + 1
+        sampling = temperature > 0
+        generation = GenerationConfig(
+            max_new_tokens=frames,
+            do_sample=sampling,
+            eos_token_id=config.eos_token_id,
+            pad_token_id=config.pad_token_id,
+            use_cache=True,
+            return_dict_in_generate=True,
+        )
+        if sampling:
+            generation.temperature = temperature
+            generation.top_p = top_p
+            generation.top_k = None
+            # Repetition-aware sampling, as boson's speaker runs it; it resamples, so never when greedy.
+            generation.ras_win_len = RAS_WINDOW
+            generation.ras_win_max_num_repeat = RAS_MAX_REPEATS
+        was_training = self.model.training
+        self.model.eval()
+        try:
+            with _seeded(seed, self.model.device), torch.no_grad():
+                out = self.model.generate(**inputs, generation_config=generation)
+        finally:
+            self.model.train(was_training)
+        stream = out.audio_sequences[0, prompt_frames:].T.cpu()  # [C, generated frames], delayed
+        if stream.shape[1] == 0:
+            raise HiggsLoraError(f"the model produced no audio for {text!r}")
+        eos = config.audio_stream_eos_id
+        # A stream cut by max_new_tokens before the model chose EOS holds none in its last frame.
+        stopped = bool((stream[:, -1] == eos).any())
+        if stream.shape[1] > config.num_codebooks + 1:
+            codes = revert_delay(stream).clip(0, config.codebook_size - 3)[:, 1:-1]
+        else:
+            codes = torch.zeros(config.num_codebooks, 0, dtype=torch.long)
+        # A stream that stopped at once has no frames, which the codec's decoder cannot take: silence.
+        audio = self.audio_tokenizer.decode(codes.unsqueeze(0))[0, 0] if codes.shape[1] else np.zeros(0)
+        return Speech(
+            np.asarray(audio, dtype=np.float32), int(self.audio_tokenizer.sampling_rate), codes, stopped
+        )
+
+    def _inputs(
+        self, text: str, ref_codes: torch.Tensor | None, ref_text: str | None
+    ) -> tuple[dict[str, torch.Tensor], int]:
+        tokens, _, _ = chatml_tokens(
+            text, self.system_prompt, ref_text, self.text_tokenizer, with_target=False
+        )
+        tokens += self.text_tokenizer.encode(SPEAK_SUFFIX, add_special_tokens=False)
+        sample = NativeSample(
+            torch.tensor(tokens),
+            torch.full((len(tokens),), IGNORE),
+            [ref_codes] if ref_codes is not None else [],
+        )
+        row = self.collator.expand(sample)
+        device = self.model.device
+        inputs = {
+            "input_ids": torch.tensor([row["ids"]], device=device),
+            "attention_mask": torch.ones(1, len(row["ids"]), dtype=torch.long, device=device),
+        }
+        prompt_frames = row["frames"].shape[0]
+        if prompt_frames:
+            inputs["audio_input_ids"] = row["frames"].unsqueeze(0).to(device)
+            inputs["audio_input_ids_mask"] = torch.ones(1, prompt_frames, dtype=torch.bool, device=device)
+        return inputs, prompt_frames
+
+    def _reference(self, ref_audio: str | Path) -> torch.Tensor:
+        """Codes of a reference clip, encoded once per file (eval prompts every sentence with it)."""
+        from ...data.audio import AudioProblem, load_audio
+
+        path = Path(ref_audio)
+        key = (str(path.resolve()), path.stat().st_mtime_ns if path.exists() else 0)
+        if key not in self._reference_codes:
+            try:
+                samples = load_audio(path, self.audio_tokenizer.sampling_rate)
+            except AudioProblem as problem:
+                raise HiggsLoraError(f"--ref {ref_audio}: {problem.detail}") from None
+            with torch.inference_mode():
+                encoded = self.audio_tokenizer.encode(samples, self.audio_tokenizer.sampling_rate)
+            self._reference_codes[key] = encoded.cpu()
+        return self._reference_codes[key]
+
+
+@contextlib.contextmanager
+def _seeded(seed: int | None, device: torch.device):
+    """Seed generation without moving the caller's RNG (a speaker runs inside training)."""
+    if seed is None:
+        yield
+        return
+    devices = [device] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(seed)
+        yield
