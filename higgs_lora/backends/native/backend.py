@@ -22,20 +22,6 @@ class NativeBackend(Backend):
     target_patterns: ClassVar[dict[str, str]] = model.TARGET_PATTERNS
     module_name_example: ClassVar[str] = "'model.layers.0.self_attn.q_proj' or 'audio_lm_head'"
     full_precision_modules: ClassVar[list[str]] = model.FULL_PRECISION_MODULES
-    transformers_range: ClassVar[str] = ">=5.3,<6"
-    # Checked against transformers 5.24.0 (trainer.py), with HiggsTrainer's model_accepts_loss_kwargs=False:
-    # - gradient accumulation: `training_step` (~L2111-2119) divides the loss by
-    #   `current_gradient_accumulation_steps` itself, and `create_accelerator_and_postprocess` (~L826) gives
-    #   accelerate num_steps=1. The 4.46 workaround (setting accelerator.gradient_accumulation_steps = GA)
-    #   must NOT run here: accelerate's `backward` would divide a second time (gradients halved at GA=2;
-    #   tests/native/test_trainer_accumulation.py checks the Trainer's own mean).
-    # - optimizer state on --resume under gloo: `_load_optimizer_and_scheduler` maps to "cpu" for CPU devices
-    #   itself (~L3975); the 4.46 override is unneeded (harmless).
-    # - numpy RNG state on --resume: `_load_rng_state` loads under `safe_globals()`, which allows numpy's
-    #   types (~L3873); the 4.46 override is unneeded (harmless).
-    workarounds: ClassVar[dict[str, str]] = {
-        "gradient accumulation left to the Trainer (no accelerator.gradient_accumulation_steps)": ">=5.3,<6",
-    }
 
     # -- model ---------------------------------------------------------------------------------------
     def model_class(self) -> type:
@@ -48,6 +34,17 @@ class NativeBackend(Backend):
 
     def meta_model(self, config: dict[str, Any]) -> nn.Module:
         return model.meta_model(config)
+
+    def architecture(self, config: dict[str, Any]) -> Any:
+        from types import SimpleNamespace
+
+        from transformers import HiggsAudioV2Config, LlamaConfig
+
+        from ...layouts import boson_config_from_native
+
+        fields = {k: v for k, v in config.items() if k not in ("architectures", "transformers_version")}
+        boson = boson_config_from_native(HiggsAudioV2Config.from_dict(fields).to_dict())
+        return SimpleNamespace(**{**boson, "text_config": LlamaConfig(**boson["text_config"])})
 
     def text_head(self, loaded: nn.Module) -> nn.Module:
         return model.unwrap(loaded).text_lm_head
@@ -74,6 +71,9 @@ class NativeBackend(Backend):
 
     def audio_tokenizer_facts(self, config: dict[str, Any]) -> tuple[float, int]:
         return codec.audio_tokenizer_facts(config)
+
+    def tiny_audio_tokenizer_facts(self) -> tuple[float, int]:
+        return codec.audio_tokenizer_facts(None)
 
     # -- data ----------------------------------------------------------------------------------------
     def encode_example(self, example: Any, text_tokenizer: Any, system_prompt: str) -> Any:
@@ -103,30 +103,3 @@ class NativeBackend(Backend):
         return NativeSpeaker(
             model, text_tokenizer, audio_tokenizer, system_prompt, kv_cache_lengths, capture_cuda_graphs
         )
-
-    # -- merged checkpoints --------------------------------------------------------------------------
-    def checkpoint_card(self, out: str, record: dict[str, Any]) -> str:
-        tokenizer = record.get("audio_tokenizer", "bosonai/higgs-audio-v2-tokenizer")
-        revision = record.get("audio_tokenizer_revision")
-        pin = f', revision="{revision}"' if revision else ""
-        diff = record.get("max_abs_diff")
-        check = (
-            f"Merge check on a probe batch: max |merged - adapted| = {diff:.3g}.\n"
-            if diff is not None
-            else ""
-        )
-        return f"""# Merged Higgs Audio v2 checkpoint (transformers layout)
-
-Base `{record.get("base", "?")}` (revision `{record.get("base_revision") or "local"}`) with the LoRA adapter
-`{record.get("adapter", "?")}` folded into its weights ({record.get("dtype", "?")}), by higgs-lora. Loads with
-transformers >= 5.3:
-
-```python
-from transformers import HiggsAudioV2ForConditionalGeneration, HiggsAudioV2TokenizerModel
-
-model = HiggsAudioV2ForConditionalGeneration.from_pretrained("{out}")
-audio_tokenizer = HiggsAudioV2TokenizerModel.from_pretrained("{tokenizer}"{pin})
-```
-
-Audio tokenizer: `{tokenizer}` at revision `{revision or "main"}` (not copied).
-{check}"""

@@ -19,6 +19,7 @@ from transformers import HiggsAudioV2Config, HiggsAudioV2ForConditionalGeneratio
 from transformers.utils import ModelOutput
 
 from ...errors import ModelError
+from ...model.compat import keep_4bit_weights_as_loaded
 
 FULL_PRECISION_MODULES = ["audio_lm_head", "text_lm_head"]
 """bitsandbytes quantizes every Linear but the last module by default; with the text head present that
@@ -31,7 +32,7 @@ TARGET_PATTERNS = {
     "audio_ffn": r"model\.layers\.\d+\.audio_mlp\.(?:gate|up|down)_proj",
     "heads": r"(?:text_lm_head|audio_lm_head)",
 }
-"""The kit's `[lora] targets` groups over native module names (boson's: `model.lora.TARGET_PATTERNS`,
+"""The kit's `[lora] targets` groups over native module names (boson's: `BosonBackend.target_patterns`,
 renamed as `layouts.to_native_key` renames keys; the native layer has no `audio_attn`)."""
 
 
@@ -109,35 +110,12 @@ def load_base_model(source: str, revision: str | None, **kwargs: Any) -> NativeH
     missing = [key for key in info.get("missing_keys", []) if not key.startswith("text_lm_head")]
     if missing:
         raise ModelError(f"[model] base = {source!r}: the checkpoint lacks {missing[:3]} (native layout?)")
-    keep_4bit_weights_as_loaded(model)
+    keep_4bit_weights_as_loaded(model)  # bitsandbytes' packed CPU kernel SIGFPEs in generation's prefill
     if any(key.startswith("text_lm_head") for key in info.get("missing_keys", [])):
         # transformers' conversion script (convert_higgs_audio_v2_to_hf.py) may drop the text head:
         # then its weights are freshly initialised and the (small) text loss term starts from noise.
         print(f"note: {source} has no text_lm_head weights; the text head starts random.")
     return model
-
-
-def keep_4bit_weights_as_loaded(model: nn.Module) -> int:
-    """Stop bitsandbytes from repacking 4-bit weights in place for its CPU inference kernel.
-
-    A copy of `higgs_lora.model.compat.keep_4bit_weights_as_loaded` (that package imports boson at
-    import). bitsandbytes 0.50 `Linear4bit.forward` (nn/modules.py ~L612), on CPUs with AVX512-BF16,
-    repacks a layer's weight the first time it runs in eval mode without grad; later training forwards
-    then use the repacked (bf16-scaled) weight, and the packed kernel dies with SIGFPE (seen here in
-    native generation's prefill, bitsandbytes/backends/cpu/ops.py ~L305). Turning the layer's
-    `support_avx512bf16_for_cpu` off keeps the weights as loaded. Only without CUDA; returns how many
-    layers were changed. Removable once bitsandbytes stops mutating weights in forward.
-    """
-    if torch.cuda.is_available():
-        return 0
-    try:
-        import bitsandbytes as bnb
-    except ImportError:
-        return 0
-    layers = [m for m in model.modules() if isinstance(m, bnb.nn.Linear4bit)]
-    for layer in layers:
-        layer.support_avx512bf16_for_cpu = False
-    return len(layers)
 
 
 def meta_model(config: dict[str, Any]) -> nn.Module:

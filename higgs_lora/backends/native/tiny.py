@@ -1,52 +1,33 @@
 """The native backend's tiny random model and codec: seeded, offline, built once into $HIGGS_LORA_HOME.
 
 Same shape as the boson backend's tiny model (hidden 64, 2 layers, 4 codebooks, the real Llama-3
-vocabulary size and special-token ids), but its own seeded weights: the two tiny models are not the
-same network. The text tokenizer builder is a copy of `higgs_lora.model.tiny.build_tiny_text_tokenizer`
-because `higgs_lora.model` imports boson-multimodal at package import.
+vocabulary size and special-token ids) and the same text tokenizer (`higgs_lora.model.tiny`), but its
+own seeded weights: the two tiny models are not the same network.
 """
 
 from __future__ import annotations
 
 import contextlib
-import os
 import shutil
 import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from ...model.tiny import (
+    NUM_CODEBOOKS,
+    SPECIAL_TOKENS,
+    TINY_SEED,
+    VOCAB_SIZE,
+    build_tiny_text_tokenizer,
+    cache_home,
+    seeded,
+)
+
 TINY_VERSION = "native-v1"
-TINY_SEED = 1234
-VOCAB_SIZE = 128256
-NUM_CODEBOOKS = 4
 CODEBOOK_SIZE = 1024
 """Codec codebook size; the model's `codebook_size` adds the stream BOS (1024) and EOS (1025)."""
-
-# Llama-3.1 special tokens plus the Higgs audio tokens, at the ids the real tokenizer gives them.
-# 128014 is `audio_delay_token_id` to the native model: generation writes it where a frame already
-# holds the stream EOS, and the model treats it as an audio position. Prompts never contain it.
-SPECIAL_TOKENS = {
-    "<|begin_of_text|>": 128000,
-    "<|end_of_text|>": 128001,
-    "<|start_header_id|>": 128006,
-    "<|end_header_id|>": 128007,
-    "<|eom_id|>": 128008,
-    "<|eot_id|>": 128009,
-    "<|audio_bos|>": 128011,
-    "<|audio_eos|>": 128012,
-    "<|audio_out_bos|>": 128013,
-    "<|recipient|>": 128014,
-    "<|AUDIO|>": 128015,
-    "<|AUDIO_OUT|>": 128016,
-}
-
-
-def cache_home() -> Path:
-    """Where the kit keeps built artefacts ($HIGGS_LORA_HOME, default ~/.cache/higgs-lora)."""
-    return Path(os.environ.get("HIGGS_LORA_HOME", Path.home() / ".cache" / "higgs-lora"))
 
 
 def tiny_config() -> Any:  # -> HiggsAudioV2Config
@@ -83,35 +64,9 @@ def build_tiny_model() -> torch.nn.Module:
     The plain class, so `save_pretrained` writes its name into config.json's `architectures`."""
     from transformers import HiggsAudioV2ForConditionalGeneration
 
-    with _seeded(TINY_SEED):
+    with seeded(TINY_SEED):
         model = HiggsAudioV2ForConditionalGeneration(tiny_config(), use_text_head=True)
     return model.eval()
-
-
-def build_tiny_text_tokenizer() -> Any:  # -> PreTrainedTokenizerFast
-    """Byte-level tokenizer whose special tokens carry the real Llama-3/Higgs ids."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
-    from transformers import PreTrainedTokenizerFast
-
-    byte_alphabet = pre_tokenizers.ByteLevel.alphabet()
-    vocab = {symbol: index for index, symbol in enumerate(sorted(byte_alphabet))}
-    # Fill every other id so the vocabulary has no holes (the BPE model has no merges, so these
-    # placeholders are never produced from text) and the special tokens sit at their real ids.
-    by_id = {index: token for token, index in SPECIAL_TOKENS.items()}
-    for index in range(len(vocab), VOCAB_SIZE):
-        vocab[by_id.get(index, f"<|unused_{index}|>")] = index
-    backend = Tokenizer(models.BPE(vocab=vocab, merges=[]))
-    backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    backend.decoder = decoders.ByteLevel()
-    tokenizer = PreTrainedTokenizerFast(
-        tokenizer_object=backend,
-        bos_token="<|begin_of_text|>",
-        eos_token="<|eot_id|>",
-        pad_token="<|end_of_text|>",
-        additional_special_tokens=[t for t in SPECIAL_TOKENS if t not in {"<|begin_of_text|>", "<|eot_id|>"}],
-    )
-    tokenizer.model_max_length = 4096
-    return tokenizer
 
 
 def tiny_model_dir() -> Path:
@@ -171,7 +126,7 @@ def build_tiny_codec() -> torch.nn.Module:
     """
     from transformers import HiggsAudioV2TokenizerModel
 
-    with _seeded(TINY_SEED):
+    with seeded(TINY_SEED):
         codec = HiggsAudioV2TokenizerModel(tiny_codec_config())
         with torch.no_grad():
             for name, buffer in codec.named_buffers():
@@ -180,10 +135,3 @@ def build_tiny_codec() -> torch.nn.Module:
                 elif name.endswith("codebook.embed_avg"):
                     buffer.copy_(codec.get_buffer(name.removesuffix("_avg")))
     return codec.eval()
-
-
-@contextlib.contextmanager
-def _seeded(seed: int) -> Iterator[None]:
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        yield
