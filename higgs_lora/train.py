@@ -238,9 +238,14 @@ def training_arguments(recipe: Recipe, runtime, out: Path, progress: bool = True
     from transformers import TrainingArguments
 
     cfg = recipe.train
+    logs: dict[str, Any] = {"logging_dir": str(out / "logs")}
+    if "logging_dir" not in TrainingArguments.__dataclass_fields__:
+        # transformers 5 (the native backend) dropped the argument: its TensorBoard callback reads
+        # the folder from the environment when the Trainer is built.
+        os.environ["TENSORBOARD_LOGGING_DIR"] = logs.pop("logging_dir")
     return TrainingArguments(
         output_dir=str(out / "checkpoints"),
-        logging_dir=str(out / "logs"),
+        **logs,
         report_to=["tensorboard"],
         per_device_train_batch_size=cfg.batch_size,
         per_device_eval_batch_size=cfg.batch_size,
