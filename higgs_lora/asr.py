@@ -114,16 +114,27 @@ class Transcriber:
         if self.word_timestamps:
             options["return_timestamps"] = "word"
         outputs = self.pipeline(inputs, **options)
-        return [_transcript(output) for output in outputs]
+        return [_transcript(output, len(c) / SAMPLE_RATE) for output, c in zip(outputs, clips, strict=True)]
 
 
-def _transcript(output: dict[str, Any]) -> Transcript:
+# No spoken word lasts longer. Whisper's word timestamps can stretch a word over the silence after it,
+# and `dataset build` never cuts inside a word: such a stretch would hide the pause a cut needs.
+MAX_WORD_SECONDS = 2.0
+
+
+def _transcript(output: dict[str, Any], seconds: float) -> Transcript:
+    """Words in time order within the clip, none longer than MAX_WORD_SECONDS: Whisper can time a
+    hallucinated word past the audio's end, before the word it follows, or across a pause (all seen
+    with transformers 5's pipeline), and cuts are planned on these times."""
     words = []
     for chunk in output.get("chunks") or []:
         start, end = chunk.get("timestamp") or (None, None)
         text = str(chunk.get("text", "")).strip()
-        if text and start is not None:
-            words.append(Word(text, float(start), float(end if end is not None else start)))
+        if text and start is not None and float(start) <= seconds:
+            start = float(start)
+            end = min(float(end if end is not None else start), seconds, start + MAX_WORD_SECONDS)
+            words.append(Word(text, start, max(end, start)))
+    words.sort(key=lambda word: (word.start, word.end))
     return Transcript(" ".join(str(output.get("text", "")).split()), tuple(words))
 
 

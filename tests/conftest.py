@@ -16,6 +16,12 @@ from pathlib import Path
 
 import pytest
 
+# Nothing may reach the hub: tests build everything they need locally. Set before anything imports
+# huggingface_hub (finding the installed backends imports transformers), which reads them once.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
 from higgs_lora.backends import installed
 
 BACKEND_IMPORTS = {
@@ -29,6 +35,16 @@ if os.environ.get("HIGGS_LORA_TEST_BACKEND") and os.environ["HIGGS_LORA_TEST_BAC
     )
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """`@pytest.mark.backend("boson")`: a test about one backend, skipped where it is not installed."""
+    for item in items:
+        marker = item.get_closest_marker("backend")
+        if marker is not None and marker.args[0] not in HERE:
+            item.add_marker(
+                pytest.mark.skip(reason=f"about the {marker.args[0]} backend, not installed here")
+            )
+
+
 def pytest_ignore_collect(collection_path: Path) -> bool | None:
     """Skip collecting test modules written for a backend this environment does not have."""
     if collection_path.suffix != ".py" or not collection_path.name.startswith("test_"):
@@ -39,12 +55,6 @@ def pytest_ignore_collect(collection_path: Path) -> bool | None:
     if any(name not in HERE and pattern.search(text) for name, pattern in BACKEND_IMPORTS.items()):
         return True
     return None
-
-
-# Nothing may reach the hub: tests build everything they need locally.
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
 @pytest.fixture(scope="session", autouse=True)

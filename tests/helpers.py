@@ -81,18 +81,29 @@ def synthetic_batch(folder: Path, text_tokenizer, with_reference: bool = True, s
 
     Returns (batch, frames) where frames lists the code tensors in audio-out order.
     """
-    from higgs_lora.backends.boson.collate import TrainingCollator
-    from higgs_lora.backends.boson.tiny import tiny_config
-
+    backend = installed_backend()
     samples, frames = synthetic_samples(folder, text_tokenizer, with_reference, seed)
-    return TrainingCollator(tiny_config())(samples), frames
+    return backend.training_collator(tiny_model_config())(samples), frames
+
+
+def installed_backend():
+    """The backend this environment runs (boson in the default one, native in the other)."""
+    from higgs_lora.backends import default, get
+
+    return get(default())
+
+
+def tiny_model_config():
+    """The installed backend's tiny model config."""
+    import importlib
+
+    return importlib.import_module(f"higgs_lora.backends.{installed_backend().name}.tiny").tiny_config()
 
 
 def synthetic_samples(folder: Path, text_tokenizer, with_reference: bool = True, seed: int = 0):
     """The two encoded samples behind `synthetic_batch`, and their code tensors in audio-out order."""
     import torch
 
-    from higgs_lora.backends.boson.samples import encode_example
     from higgs_lora.data.cache import CodesCache
     from higgs_lora.data.samples import Example
 
@@ -111,7 +122,8 @@ def synthetic_samples(folder: Path, text_tokenizer, with_reference: bool = True,
         ),
         Example("Hi.", folder / "target2.safetensors"),
     ]
-    samples = [encode_example(e, text_tokenizer, "Generate audio following instruction.") for e in examples]
+    encode = installed_backend().encode_example
+    samples = [encode(e, text_tokenizer, "Generate audio following instruction.") for e in examples]
     order = (["ref"] if with_reference else []) + ["target1", "target2"]
     return samples, [codes[name] for name in order]
 

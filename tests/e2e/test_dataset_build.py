@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 import soundfile
 
+from higgs_lora.backends import installed
 from higgs_lora.data import read_clips
 from higgs_lora.dataset.clean import loudness
 from tests.helpers import SMOKE_DATA, run_cli
@@ -57,7 +58,12 @@ def test_build_cuts_transcribes_cleans_and_reports(built: tuple[Path, subprocess
     srt_text = " ".join(list(smoke_texts().values()) * 2)
     assert " ".join(c.text for c in by_source["talk.wav"]) == srt_text
     assert [c.text for c in by_source["note.wav"]] == ["Training a voice takes time."]
-    assert by_source["memo.wav"] and all(c.text for c in by_source["memo.wav"])  # tiny Whisper's letters
+    if "boson" in installed():
+        # tiny Whisper's letters. Under transformers 5 (the native environment) the random Whisper
+        # times its letters densely over the whole memo, leaving no pause to cut at: dropped as too long.
+        assert by_source["memo.wav"] and all(c.text for c in by_source["memo.wav"])
+    else:
+        assert "memo.wav" not in by_source and "too_long" in result.stdout
     for clip in clips:
         samples, rate = soundfile.read(str(clip.audio), dtype="float32")
         assert rate == 24000 and samples.ndim == 1

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from higgs_lora.backends import installed
 from higgs_lora.errors import ModelError
 from higgs_lora.model.hub import (
     Download,
@@ -19,11 +20,15 @@ from higgs_lora.model.hub import (
 from higgs_lora.recipe import AUDIO_TOKENIZER_ID, BASE_ID, PINNED_REVISIONS, ModelConfig, load_recipe
 
 
-def test_official_ids_default_to_their_pinned_revisions() -> None:
-    config = ModelConfig()
+def test_official_ids_default_to_their_pinned_revisions_on_boson_and_main_on_native() -> None:
+    config = ModelConfig(backend="boson")
     assert config.revision == PINNED_REVISIONS[BASE_ID] == "10840182ca4ad5d9d9113b60b9bb3c1ef1ba3f84"
     assert config.audio_tokenizer_revision == PINNED_REVISIONS[AUDIO_TOKENIZER_ID]
-    assert ModelConfig(revision="main").revision == "main", "an explicit revision wins"
+    native = ModelConfig(backend="native")
+    assert native.revision is None and native.audio_tokenizer_revision is None  # the hub's main
+    # auto: what this environment runs (the default one has boson; the native one reads main)
+    assert ModelConfig().revision == (PINNED_REVISIONS[BASE_ID] if "boson" in installed() else None)
+    assert ModelConfig(backend="boson", revision="main").revision == "main", "an explicit revision wins"
     other = ModelConfig(base="someone/higgs-finetune", audio_tokenizer="tiny-random")
     assert other.revision is None and other.audio_tokenizer_revision is None
     assert ModelConfig(base="tiny-random").revision is None
@@ -31,7 +36,7 @@ def test_official_ids_default_to_their_pinned_revisions() -> None:
 
 def test_the_recorded_recipe_carries_the_revisions(tmp_path: Path) -> None:
     recipe = tmp_path / "r.toml"
-    recipe.write_text('name = "x"\n[data]\npath = "d"\n')
+    recipe.write_text('name = "x"\n[model]\nbackend = "boson"\n[data]\npath = "d"\n')
     text = load_recipe(recipe).to_toml()
     assert f'revision = "{PINNED_REVISIONS[BASE_ID]}"' in text
     assert f'audio_tokenizer_revision = "{PINNED_REVISIONS[AUDIO_TOKENIZER_ID]}"' in text
@@ -58,7 +63,7 @@ def test_an_audio_tokenizer_without_model_pth_is_refused(tmp_path: Path) -> None
 
 
 def test_downloads_are_listed_with_revision_and_what_is_known_of_their_size() -> None:
-    config = ModelConfig()
+    config = ModelConfig(backend="boson")
     downloads = planned_downloads(config, estimated_base_bytes=11 * 2**30)
     assert [(d.repo, d.revision) for d in downloads] == [
         (BASE_ID, PINNED_REVISIONS[BASE_ID]),
