@@ -244,9 +244,10 @@ def _add_merge(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--trust-pickle", action="store_true", help=TRUST_PICKLE_HELP)
     parser.add_argument(
         "--layout",
-        default="boson",
+        default=None,
         choices=["boson", "native"],
-        help="checkpoint layout: boson (boson-multimodal's HiggsAudioModel) or native (transformers >= 5.3)",
+        help="checkpoint layout: boson (boson-multimodal's HiggsAudioModel) or native (transformers >= 5.3); "
+        "default: the layout of the backend that merges",
     )
 
 

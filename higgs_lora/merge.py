@@ -54,12 +54,13 @@ def merge(
     device: str = "auto",
     force: bool = False,
     trust_pickle: bool = False,
-    layout: str = "boson",
+    layout: str | None = None,
 ) -> MergeResult:
     """Merge `adapter_dir` into its base (or `base`) in `dtype` and save a full checkpoint to `out`.
 
     `layout`: "boson" (boson-multimodal's HiggsAudioModel) or "native" (transformers ≥ 5.3's
-    HiggsAudioV2ForConditionalGeneration): the checked boson checkpoint with renamed keys and config.
+    HiggsAudioV2ForConditionalGeneration); default: the layout of the backend that merges. The other
+    layout is the checked checkpoint with renamed keys and config.
 
     `device`: "cuda", "cpu", or "auto": the GPU when `plan` predicts the full-precision model fits its
     free memory, else the CPU (slower, needs the same amount of RAM)."""
@@ -74,7 +75,7 @@ def merge(
 
     if dtype not in DTYPES:
         raise HiggsLoraError(f"--dtype {dtype!r}: choose one of {', '.join(DTYPES)}.")
-    if layout not in ("boson", "native"):
+    if layout not in (None, "boson", "native"):
         raise HiggsLoraError(f"--layout {layout!r}: choose boson or native.")
     adapter_dir = Path(adapter_dir)
     adapter_config(adapter_dir, trust_pickle)
@@ -90,6 +91,7 @@ def merge(
     text_tokenizer = load_text_tokenizer(model_config)
     adapted_model = PeftModel.from_pretrained(model, str(adapter_dir))
     backend = backend_of(model)
+    layout = layout or backend.layout
     probe = backend.probe_batch(model.config, text_tokenizer, model.device)
     with torch.no_grad():
         adapted = _outputs(adapted_model.get_base_model(), probe)  # LoRA layers active, unmerged

@@ -346,9 +346,12 @@ def _activation_parts(recipe: Recipe, config: Any, model: Any, shape: SampleShap
 def _largest_quantized_weight(model: Any, recipe: Recipe) -> int:
     from torch import nn
 
+    from .backends import backend_of
+
     if recipe.model.quantization == "none":
         return 0
-    return max(m.weight.numel() for m in model.layers[0].modules() if isinstance(m, nn.Linear))
+    first = backend_of(model).decoder_layers(model)[0]
+    return max(m.weight.numel() for m in first.modules() if isinstance(m, nn.Linear))
 
 
 def _dropout_inputs(model: Any, recipe: Recipe) -> int:
