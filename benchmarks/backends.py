@@ -39,7 +39,8 @@ i.e. native is within 1% of boson in speed (aim: within 5%), slightly leaner in 
 in loss, training included (a 2-step run on other batches drifted by 2e-6 at step 2: float summation order). An earlier run under heavy load from other work (7.5 min) spread from 0.075
 to 0.21 steps/s per round for either backend (median ratio 0.951x), and CPU seconds per step inflate
 under load as well (this VM counts time lost to its neighbours), so rerun on a busy machine and read
-"best" (each step's fastest round), the least disturbed estimate. torch.profiler over 3 steps of the same batch
+"best" (each step's fastest round), the least disturbed estimate. A third run, busy again (7 min), had
+rounds from 0.06 to 0.96 steps/s, native ahead in each (median 1.074x, memory 0.975x), loss again identical. torch.profiler over 3 steps of the same batch
 shows the same ops with the same call counts in both (aten::mm 1026, bitsandbytes dequantize_4bit 351,
 flash attention 24): no native-only cost.
 """
