@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -43,6 +44,28 @@ SPECIAL_TOKENS = {
 def cache_home() -> Path:
     """Where the kit keeps built artefacts ($HIGGS_LORA_HOME, default ~/.cache/higgs-lora)."""
     return Path(os.environ.get("HIGGS_LORA_HOME", Path.home() / ".cache" / "higgs-lora"))
+
+
+def tiny_checkpoint_dir(version: str, build_model: Callable[[], Any]) -> Path:
+    """A folder holding a tiny model (`build_model()`) + the tiny text tokenizer as a normal checkpoint,
+    built once per version and torch release, atomically (a concurrent builder may win the race)."""
+    import contextlib
+    import shutil
+    import tempfile
+
+    target = cache_home() / f"tiny-random-{version}-torch{torch.__version__.split('+')[0]}"
+    if (target / "config.json").is_file():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".tiny-", dir=target.parent))
+    try:
+        build_model().save_pretrained(staging, safe_serialization=True)
+        build_tiny_text_tokenizer().save_pretrained(staging)
+        with contextlib.suppress(FileExistsError, OSError):
+            staging.rename(target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return target
 
 
 def build_tiny_text_tokenizer():  # -> PreTrainedTokenizerFast

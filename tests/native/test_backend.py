@@ -45,3 +45,22 @@ def test_target_groups_match_the_native_module_names() -> None:
         matched = [name for name in names if re.fullmatch(pattern, name)]
         assert len(matched) == expected[group], (group, matched)
     assert set(backend.full_precision_modules) == {"audio_lm_head", "text_lm_head"}
+
+
+def test_auto_takes_the_native_backend_and_refuses_a_boson_checkpoint_with_the_way_out(tmp_path) -> None:
+    import json
+
+    import pytest
+
+    from higgs_lora.backends import resolve
+    from higgs_lora.model.hub import LayoutError
+    from higgs_lora.recipe import BASE_ID, ModelConfig
+
+    assert resolve(ModelConfig(base="tiny-random")) == "native"
+    assert ModelConfig(base=BASE_ID).revision is None  # the official id reads main here
+    (tmp_path / "config.json").write_text(json.dumps({"model_type": "higgs_audio"}))
+    with pytest.raises(LayoutError) as caught:
+        resolve(ModelConfig(base=str(tmp_path)))
+    message = str(caught.value)
+    assert "boson-multimodal's layout" in message and 'backend = "boson"' in message
+    assert "merge --layout native" in message

@@ -112,3 +112,14 @@ def _targets(adapter: Path) -> list[str]:
 
     with safe_open(str(adapter / "adapter_model.safetensors"), "pt") as weights:
         return sorted({key.removeprefix("base_model.model.").split(".lora_")[0] for key in weights.keys()})  # noqa: SIM118
+
+
+def test_eval_scores_the_adapter_against_the_base(trained: Path, tmp_path: Path) -> None:
+    texts = tmp_path / "texts.txt"
+    texts.write_text("Hello there.\n")
+    result = run_cli(
+        "eval", str(trained), "--texts", str(texts), "--asr", "tiny-random", "--max-seconds", "1"
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads((trained / "eval" / "eval.json").read_text())
+    assert [system["system"] for system in report["systems"]] == ["adapter", "base"]

@@ -5,9 +5,6 @@ Sizes, the text tokenizer and the cache folder are shared with every backend (`h
 
 from __future__ import annotations
 
-import contextlib
-import shutil
-import tempfile
 from pathlib import Path
 
 import torch
@@ -18,9 +15,8 @@ from ...model.tiny import (
     TINY_SEED,
     TINY_VERSION,
     VOCAB_SIZE,
-    build_tiny_text_tokenizer,
-    cache_home,
     seeded,
+    tiny_checkpoint_dir,
     tiny_hubert_config,
 )
 
@@ -80,19 +76,7 @@ def build_tiny_model():  # -> HiggsAudioModel
 
 def tiny_model_dir() -> Path:
     """Folder holding the tiny model + text tokenizer as a normal checkpoint; built on first use."""
-    target = cache_home() / f"tiny-random-{TINY_VERSION}-torch{torch.__version__.split('+')[0]}"
-    if (target / "config.json").is_file():
-        return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".tiny-", dir=target.parent))
-    try:
-        build_tiny_model().save_pretrained(staging, safe_serialization=True)
-        build_tiny_text_tokenizer().save_pretrained(staging)
-        with contextlib.suppress(FileExistsError, OSError):
-            staging.rename(target)  # atomic; a concurrent builder may have won the race
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return target
+    return tiny_checkpoint_dir(TINY_VERSION, build_tiny_model)
 
 
 def build_tiny_audio_tokenizer():  # -> HiggsAudioTokenizer

@@ -7,9 +7,6 @@ own seeded weights: the two tiny models are not the same network.
 
 from __future__ import annotations
 
-import contextlib
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -20,9 +17,8 @@ from ...model.tiny import (
     SPECIAL_TOKENS,
     TINY_SEED,
     VOCAB_SIZE,
-    build_tiny_text_tokenizer,
-    cache_home,
     seeded,
+    tiny_checkpoint_dir,
 )
 
 TINY_VERSION = "native-v1"
@@ -71,20 +67,7 @@ def build_tiny_model() -> torch.nn.Module:
 
 def tiny_model_dir() -> Path:
     """Folder holding the tiny model + text tokenizer as a normal native checkpoint; built on first use."""
-    target = cache_home() / f"tiny-random-{TINY_VERSION}-torch{torch.__version__.split('+')[0]}"
-    if (target / "config.json").is_file():
-        return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".tiny-", dir=target.parent))
-    try:
-        model = build_tiny_model()
-        model.save_pretrained(staging, safe_serialization=True)
-        build_tiny_text_tokenizer().save_pretrained(staging)
-        with contextlib.suppress(FileExistsError, OSError):
-            staging.rename(target)  # atomic; a concurrent builder may have won the race
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return target
+    return tiny_checkpoint_dir(TINY_VERSION, build_tiny_model)
 
 
 def tiny_codec_config() -> Any:  # -> HiggsAudioV2TokenizerConfig
