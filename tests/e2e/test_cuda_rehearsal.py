@@ -58,16 +58,20 @@ def test_train_resume_merge_speak_in_cuda_mixed_precision(
     assert merged.max_abs_diff <= merged.tolerance
     assert json.loads((adapter / "merged" / "higgs_lora_merge.json").read_text())["system_prompt"] == PROMPT
 
-    from higgs_lora.backends.boson import speaker as boson_speaker
+    import importlib
+
+    speak_module = importlib.import_module(
+        "higgs_lora.speak"
+    )  # the module (the package's `speak` is the verb)
 
     prompts: list[str] = []
-    original = boson_speaker.chatml_sample
+    original = speak_module.make_speaker
 
-    def spy(text, system_prompt, *args, **kwargs):
-        prompts.append(system_prompt)
-        return original(text, system_prompt, *args, **kwargs)
+    def spy(*args, **kwargs):
+        prompts.append(kwargs["system_prompt"])
+        return original(*args, **kwargs)
 
-    with mock.patch.object(boson_speaker, "chatml_sample", spy):
+    with mock.patch.object(speak_module, "make_speaker", spy):
         for quantization in ("nf4", "none"):
             speech = higgs_lora.speak(
                 "Hi.",
