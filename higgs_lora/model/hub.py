@@ -169,7 +169,7 @@ def planned_downloads(config: Any, estimated_base_bytes: int | None = None) -> l
         wanted.append((config.base, config.revision or "main", "model + text tokenizer"))
     if not is_local(config.audio_tokenizer):
         wanted.append((config.audio_tokenizer, config.audio_tokenizer_revision or "main", "audio tokenizer"))
-    if config.audio_tokenizer != TINY and not (config.semantic_teacher and is_local(config.semantic_teacher)):
+    if _needs_semantic_teacher(config):
         wanted.append((config.semantic_teacher or SEMANTIC_TEACHER_ID, "main", "audio tokenizer's HuBERT"))
     downloads = []
     for repo, revision, role in wanted:
@@ -180,6 +180,15 @@ def planned_downloads(config: Any, estimated_base_bytes: int | None = None) -> l
             size, estimate = estimated_base_bytes, "estimated from the architecture"
         downloads.append(Download(repo, revision, role, cached, size, estimate))
     return downloads
+
+
+def _needs_semantic_teacher(config: Any) -> bool:
+    """boson's audio tokenizer fetches its HuBERT separately; the native one ships it in its own repo."""
+    from ..backends import resolve
+
+    if config.audio_tokenizer == TINY or (config.semantic_teacher and is_local(config.semantic_teacher)):
+        return False
+    return resolve(config) == "boson"
 
 
 def describe_downloads(downloads: list[Download]) -> str:
