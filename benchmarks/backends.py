@@ -83,8 +83,8 @@ def setup(folder: Path, count: int, batch: int) -> None:
 
     from benchmarks.proxy import proxy_checkpoint, synthetic_samples
     from higgs_lora.backends import get
+    from higgs_lora.backends.layouts import convert_checkpoint_folder
     from higgs_lora.data import SpeechDataset
-    from higgs_lora.layouts import convert_checkpoint_folder
     from higgs_lora.model import load_text_tokenizer
     from higgs_lora.recipe import ModelConfig
 

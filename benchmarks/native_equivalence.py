@@ -4,7 +4,7 @@ Two environments (boson-multimodal pins transformers < 4.47; the native class ne
 
     # 1. default env: tiny boson model + two random LoRA adapters + a probe batch, inputs and outputs
     PYTHONPATH=. .venv/bin/python benchmarks/native_equivalence.py save /tmp/higgs-native-fixture
-    # 2. native env: convert with higgs_lora.layouts, load into HiggsAudioV2ForConditionalGeneration (+PEFT)
+    # 2. native env: convert with higgs_lora.backends.layouts, load into HiggsAudioV2ForConditionalGeneration (+PEFT)
     PYTHONPATH=. /work/native-venv/bin/python benchmarks/native_equivalence.py check /tmp/higgs-native-fixture
 
 `save` maps the probe batch to the native forward's arguments (see `native_inputs`), so `check` needs
@@ -146,7 +146,7 @@ def check(folder: Path) -> dict[str, Any]:
     from safetensors.torch import load_file
     from transformers import HiggsAudioV2ForConditionalGeneration
 
-    from higgs_lora.layouts import convert_adapter, convert_checkpoint_folder
+    from higgs_lora.backends.layouts import convert_adapter, convert_checkpoint_folder
 
     probe = load_file(str(folder / "probe.safetensors"))
     native_dir = folder / "native-model"
@@ -212,7 +212,7 @@ def config_round_trip() -> dict[str, Any]:
     1026) → boson → native again: every field the native class reads must come back unchanged."""
     from transformers import HiggsAudioV2Config
 
-    from higgs_lora.layouts import boson_config_from_native, native_config_from_boson
+    from higgs_lora.backends.layouts import boson_config_from_native, native_config_from_boson
 
     original = HiggsAudioV2Config(codebook_size=1026).to_dict()
     again = native_config_from_boson(boson_config_from_native(original))

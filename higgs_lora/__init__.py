@@ -23,9 +23,9 @@ from typing import TYPE_CHECKING, Any
 # submodule later would otherwise rebind the package attribute to the module. Their modules keep
 # heavy imports inside functions, so this stays cheap.
 from .adapter import AdapterInfo, list_adapters, load_adapter, read_adapter
+from .backends.layouts import convert_adapter
 from .errors import DataError, HiggsLoraError, ModelError, OutputExistsError, RecipeError
 from .export import ChecksumError, export, import_adapter, verify_checksums
-from .layouts import convert_adapter
 from .merge import MergeMismatchError, MergeResult, merge
 from .plan import MemoryPlan, plan
 from .recipe import Recipe, load_recipe

@@ -111,7 +111,7 @@ def _follow_conversion(folder: Path, recorded: dict[str, Any]) -> None:
     if not (folder / ADAPTER_WEIGHTS).is_file():
         return
     from .backends import INSTALL, layout_backend, missing
-    from .layouts import adapter_layout
+    from .backends.layouts import adapter_layout
     from .recipe import PINNED_REVISIONS
 
     layout = adapter_layout(folder)
@@ -206,7 +206,7 @@ def check_fits(adapter_dir: str | Path, base: ModelConfig, trust_pickle: bool = 
     config = adapter_config(folder, trust_pickle)
     backend = backend_for(base)
     if (folder / ADAPTER_WEIGHTS).is_file():
-        from .layouts import adapter_layout
+        from .backends.layouts import adapter_layout
 
         found = adapter_layout(folder)
         if found != backend.layout:

@@ -67,7 +67,7 @@ def _merge(args: argparse.Namespace) -> None:
 
 
 def _convert(args: argparse.Namespace) -> None:
-    from .layouts import convert_adapter
+    from .backends.layouts import convert_adapter
 
     out = convert_adapter(args.adapter, to=args.to, out=args.out, force=args.force)
     print(f"converted {args.adapter} → {out} ({args.to} layout)")

@@ -185,8 +185,8 @@ def _save(
         config = json.loads((staging / "config.json").read_text(encoding="utf-8"))
         config["architectures"] = [backend.model_class().__name__]
         (staging / "config.json").write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
-        if layout != backend.layout:  # the checked weights, renamed (higgs_lora.layouts)
-            from .layouts import convert_checkpoint_folder
+        if layout != backend.layout:  # the checked weights, renamed (higgs_lora.backends.layouts)
+            from .backends.layouts import convert_checkpoint_folder
 
             convert_checkpoint_folder(staging, to=layout)
         text_tokenizer.save_pretrained(staging)
@@ -194,9 +194,11 @@ def _save(
         record.pop("peak_memory_bytes")
         (staging / REPORT).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
         if layout == "boson":
-            card = _card(result, adapter_dir)
+            from .backends.boson.card import merged_card
+
+            card = merged_card(result, adapter_dir)
         else:
-            from .layouts import native_card
+            from .backends.layouts import native_card
 
             card = native_card(result.out, result.dtype)
         (staging / "README.md").write_text(card, encoding="utf-8")
@@ -205,27 +207,3 @@ def _save(
         swap_in_folder(staging, out)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-
-
-def _card(result: MergeResult, adapter_dir: Path) -> str:
-    tokenizer = f'"{result.audio_tokenizer}"'
-    if result.audio_tokenizer_revision:  # boson's loader fetches `main`: hand it the pinned snapshot
-        tokenizer = f'snapshot_download({tokenizer}, revision="{result.audio_tokenizer_revision}")'
-    return f"""# Merged Higgs Audio v2 checkpoint
-
-Base `{result.base}` (revision `{result.base_revision or "local"}`) with the LoRA adapter
-`{adapter_dir.name}` folded into its weights ({result.dtype}), by higgs-lora. Loads like the original:
-
-```python
-from boson_multimodal.model.higgs_audio import HiggsAudioModel
-from boson_multimodal.serve.serve_engine import HiggsAudioServeEngine
-from huggingface_hub import snapshot_download
-
-model = HiggsAudioModel.from_pretrained("{result.out}")
-engine = HiggsAudioServeEngine("{result.out}", {tokenizer})
-```
-
-Audio tokenizer: `{result.audio_tokenizer}` at revision `{result.audio_tokenizer_revision or "local"}` (not
-copied; its `main` is in a layout boson-multimodal cannot read, so load exactly that revision).
-Merge check on a probe batch: max |merged - adapted| = {result.max_abs_diff:.3g} (tolerance {result.tolerance:.3g}).
-"""

@@ -242,7 +242,7 @@ def _config(model: Any) -> Any:
     from types import SimpleNamespace
 
     from .backends import backend_for
-    from .layouts import native_config_from_boson
+    from .backends.layouts import native_config_from_boson
     from .model.hub import check_model_layout
     from .model.load import resolve_base
     from .recipe import PINNED_REVISIONS

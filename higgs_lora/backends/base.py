@@ -28,7 +28,7 @@ class Backend(ABC):
     name: ClassVar[str]
     """"boson" or "native": the value of `[model] backend`."""
     layout: ClassVar[str]
-    """The checkpoint layout its model class reads (`higgs_lora.layouts`)."""
+    """The checkpoint layout its model class reads (`higgs_lora.backends.layouts`)."""
     target_patterns: ClassVar[dict[str, str]]
     """`[lora] targets` group → full-match regex over this backend's module names."""
     module_name_example: ClassVar[str]

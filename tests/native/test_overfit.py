@@ -67,7 +67,7 @@ def test_lora_overfits_one_clip_and_greedy_generation_speaks_it(
         ref_audio, ref_text = tmp_path / "ref.wav", "Ref words."
         noise = np.random.default_rng(0).standard_normal(3200).astype(np.float32) * 0.1  # 0.2 s
         soundfile.write(str(ref_audio), noise, 16000, subtype="PCM_16")
-        audio = [speaker._reference(ref_audio), clip]
+        audio = [speaker.reference_codes(ref_audio), clip]
         assert audio[0].shape == (4, 10)
     tokens, labels, _ = chatml_tokens("Hello there.", SYSTEM_PROMPT, ref_text, native_text_tokenizer)
     batch = NativeCollator(model.config)([NativeSample(torch.tensor(tokens), torch.tensor(labels), audio)])

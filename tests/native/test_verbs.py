@@ -13,7 +13,7 @@ import torch
 from transformers import HiggsAudioV2ForConditionalGeneration
 
 import higgs_lora
-from higgs_lora.layouts import adapter_layout
+from higgs_lora.backends.layouts import adapter_layout
 from tests.helpers import run_cli, smoke_recipe
 
 pytestmark = pytest.mark.slow

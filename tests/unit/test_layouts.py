@@ -16,7 +16,7 @@ from safetensors.torch import load_file, save_file
 from higgs_lora import HiggsLoraError, OutputExistsError, convert_adapter
 from higgs_lora.backends.boson import BACKEND
 from higgs_lora.backends.boson.tiny import build_tiny_model
-from higgs_lora.layouts import (
+from higgs_lora.backends.layouts import (
     LAYOUT_FILE,
     adapter_layout,
     boson_config_from_native,

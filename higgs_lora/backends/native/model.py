@@ -123,7 +123,7 @@ def meta_model(config: dict[str, Any]) -> nn.Module:
     if config.get("model_type") != "higgs_audio_v2":
         raise ModelError(
             f"config.json has model_type {config.get('model_type')!r}; the native backend reads the "
-            "transformers layout ('higgs_audio_v2'). Convert a boson checkpoint with higgs_lora.layouts."
+            "transformers layout ('higgs_audio_v2'). Convert a boson checkpoint with higgs_lora.backends.layouts."
         )
     fields = {k: v for k, v in config.items() if k not in ("architectures", "transformers_version")}
     native = HiggsAudioV2Config.from_dict(fields)

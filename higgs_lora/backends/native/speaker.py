@@ -22,10 +22,10 @@ import torch
 from transformers import GenerationConfig
 
 from ...errors import HiggsLoraError
+from ...speak import DEFAULT_SYSTEM_PROMPT, ReferenceCodes, Speech, check_reference, check_text
 from .collate import NativeCollator, NativeSample, revert_delay
 from .prompt import IGNORE, SPEAK_SUFFIX, chatml_tokens
 
-DEFAULT_SYSTEM_PROMPT = "Generate audio following instruction."
 RAS_WINDOW = 7
 RAS_MAX_REPEATS = 2
 
@@ -47,7 +47,7 @@ class NativeSpeaker:
         self.audio_tokenizer = audio_tokenizer
         self.system_prompt = system_prompt
         self.collator = NativeCollator(model.config, round_to=1)
-        self._reference_codes: dict[tuple[str, int], torch.Tensor] = {}
+        self.reference_codes = ReferenceCodes(audio_tokenizer)
 
     def __call__(
         self,
@@ -59,12 +59,9 @@ class NativeSpeaker:
         top_p: float = 0.95,
         max_seconds: float = 30.0,
     ) -> Any:  # -> higgs_lora.speak.Speech
-        from ...speak import check_text
-
         check_text(text)
-        if (ref_audio is None) != (ref_text is None):
-            raise HiggsLoraError("a reference needs both the audio (--ref) and its transcript (--ref-text)")
-        codes = self._reference(ref_audio) if ref_audio is not None else None
+        check_reference(ref_audio, ref_text)
+        codes = self.reference_codes(ref_audio) if ref_audio is not None else None
         return self.generate(text, codes, ref_text, seed, temperature, top_p, max_seconds)
 
     def generate(
@@ -78,7 +75,6 @@ class NativeSpeaker:
         max_seconds: float,
     ) -> Any:
         """`__call__` with the reference given as codes `[C, frames]` (tests, callers that cached them)."""
-        from ...speak import Speech  # imported late: speak.py is being moved behind the backends
 
         config = self.model.config
         inputs, prompt_frames = self._inputs(text, ref_codes, ref_text)
@@ -145,22 +141,6 @@ class NativeSpeaker:
             inputs["audio_input_ids"] = row["frames"].unsqueeze(0).to(device)
             inputs["audio_input_ids_mask"] = torch.ones(1, prompt_frames, dtype=torch.bool, device=device)
         return inputs, prompt_frames
-
-    def _reference(self, ref_audio: str | Path) -> torch.Tensor:
-        """Codes of a reference clip, encoded once per file (eval prompts every sentence with it)."""
-        from ...data.audio import AudioProblem, load_audio
-
-        path = Path(ref_audio)
-        key = (str(path.resolve()), path.stat().st_mtime_ns if path.exists() else 0)
-        if key not in self._reference_codes:
-            try:
-                samples = load_audio(path, self.audio_tokenizer.sampling_rate)
-            except AudioProblem as problem:
-                raise HiggsLoraError(f"--ref {ref_audio}: {problem.detail}") from None
-            with torch.inference_mode():
-                encoded = self.audio_tokenizer.encode(samples, self.audio_tokenizer.sampling_rate)
-            self._reference_codes[key] = encoded.cpu()
-        return self._reference_codes[key]
 
 
 @contextlib.contextmanager
