@@ -78,7 +78,7 @@ class Backend(ABC):
 
     @abstractmethod
     def tiny_audio_tokenizer(self) -> Any:
-        """The tiny random audio tokenizer (the same codec on every backend: same codes for a clip)."""
+        """The tiny random audio tokenizer, in this backend's codec class (its codes are its own)."""
 
     # -- tokenizers ----------------------------------------------------------------------------------
     @abstractmethod

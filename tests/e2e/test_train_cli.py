@@ -1,4 +1,5 @@
-"""End to end through the real command: `higgs-lora train recipes/smoke.toml` on a clean folder."""
+"""End to end through the real command: `higgs-lora train recipes/smoke.toml` on a clean folder (the README
+quickstart, on whichever backend this environment has)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from peft import PeftModel
 from peft.utils import load_peft_weights, set_peft_model_state_dict
 from safetensors.torch import load_file
 
-from tests.helpers import REPO, run_cli
+from tests.helpers import REPO, installed_backend, run_cli
 
 pytestmark = pytest.mark.slow
 
@@ -48,14 +49,13 @@ def test_smoke_recipe_trains_an_adapter_and_the_loss_halves(smoke_run) -> None:
 
 
 def test_stock_peft_loads_the_adapter_onto_a_plain_higgs_model(smoke_run) -> None:
-    from boson_multimodal.model.higgs_audio import HiggsAudioModel
-
-    from higgs_lora.backends.boson.tiny import tiny_model_dir
-
+    """Onto the plain class of the backend it trained on (HiggsAudioModel, or transformers' own)."""
+    backend = installed_backend()
     adapter, _ = smoke_run
     config = json.loads((adapter / "adapter_config.json").read_text())
     assert config["base_model_name_or_path"] == "tiny-random"
-    base = HiggsAudioModel.from_pretrained(tiny_model_dir())
+    text_head = {"use_text_head": True} if backend.name == "native" else {}  # the native class's option
+    base = backend.model_class().from_pretrained(backend.tiny_model_dir(), **text_head)
     model = PeftModel.from_pretrained(base, str(adapter))
     result = set_peft_model_state_dict(model, load_peft_weights(str(adapter)))
     assert result.unexpected_keys == []
