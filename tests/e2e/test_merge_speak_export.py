@@ -1,4 +1,5 @@
-"""After training: merge (checked numerically), speak, export/import, listing, listen-while-training."""
+"""After training: merge (checked numerically), speak, export/import, listing, listen-while-training, on
+whichever backend this environment has."""
 
 from __future__ import annotations
 
@@ -16,10 +17,8 @@ from safetensors.torch import load_file, save_file
 
 import higgs_lora
 from higgs_lora import ChecksumError, HiggsLoraError, MergeMismatchError, ModelError, OutputExistsError
-from higgs_lora.backends.boson.collate import probe_batch
-from higgs_lora.backends.boson.tiny import build_tiny_audio_tokenizer, tiny_model_dir
 from higgs_lora.model.tiny import build_tiny_text_tokenizer
-from tests.helpers import smoke_recipe
+from tests.helpers import installed_backend, smoke_recipe
 
 pytestmark = pytest.mark.slow
 
@@ -38,12 +37,10 @@ def adapter(tmp_path_factory: pytest.TempPathFactory, codes_cache_dir: Path) -> 
     return higgs_lora.train(recipe, progress=False).adapter_dir
 
 
-def plain_outputs(model_dir: Path, probe: dict) -> torch.Tensor:
-    from boson_multimodal.model.higgs_audio import HiggsAudioModel
-
-    model = HiggsAudioModel.from_pretrained(str(model_dir), torch_dtype=torch.float32).eval()
-    with torch.no_grad():
-        return model(**probe).audio_logits
+def reloaded(model_dir: Path) -> torch.nn.Module:
+    """A checkpoint folder loaded from disk by the backend's model class (its labels shim subclass)."""
+    backend = installed_backend()
+    return backend.load_base_model(str(model_dir), None, torch_dtype=torch.float32).eval()
 
 
 def test_listen_while_training_writes_wavs_per_interval(adapter: Path) -> None:
@@ -63,26 +60,23 @@ def test_merged_outputs_equal_adapted_outputs(adapter: Path, dtype: str, tmp_pat
     assert record["dtype"] == dtype and record["max_abs_diff"] == result.max_abs_diff
     assert record["audio_tokenizer"] == "tiny-random"
     config = json.loads((tmp_path / "merged" / "config.json").read_text())
-    assert config["architectures"] == ["HiggsAudioModel"]
-    if dtype == "fp32":  # reloaded from disk by the stock class, against the kit's adapter loader
-        probe = probe_batch(
-            config=_config(tmp_path / "merged"), text_tokenizer=build_tiny_text_tokenizer(), device="cpu"
-        )
+    backend = installed_backend()
+    assert config["architectures"] == [backend.model_class().__name__]
+    if dtype == "fp32":  # reloaded from disk, against the kit's adapter loader
+        merged = reloaded(tmp_path / "merged")
+        probe = backend.probe_batch(merged.config, build_tiny_text_tokenizer(), "cpu")
         adapted = higgs_lora.load_adapter(adapter).eval()
         with torch.no_grad():
-            expected = adapted(**probe).audio_logits
-        torch.testing.assert_close(plain_outputs(tmp_path / "merged", probe), expected, rtol=1e-4, atol=1e-4)
+            expected, got = adapted(**probe).audio_logits, merged(**probe).audio_logits
+        torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-4)
 
 
-def _config(folder: Path):
-    from boson_multimodal.model.higgs_audio import HiggsAudioConfig
-
-    return HiggsAudioConfig.from_pretrained(str(folder))
-
-
+@pytest.mark.backend("boson")
 def test_merged_folder_loads_through_the_serve_engine(adapter: Path, tmp_path: Path) -> None:
     from boson_multimodal.data_types import ChatMLSample, Message
     from boson_multimodal.serve import serve_engine
+
+    from higgs_lora.backends.boson.tiny import build_tiny_audio_tokenizer
 
     merged = higgs_lora.merge(adapter, out=tmp_path / "merged", dtype="fp32").out
     # The engine downloads the audio tokenizer by name; offline, hand it the tiny one.
@@ -137,7 +131,6 @@ def test_speak_cli_writes_a_wav_and_refuses_bad_input(adapter: Path, tmp_path: P
 
 
 def test_export_round_trips_through_stock_peft(adapter: Path, tmp_path: Path) -> None:
-    from boson_multimodal.model.higgs_audio import HiggsAudioModel
     from peft import PeftModel
 
     package = higgs_lora.export(adapter, tmp_path / "pkg" / "voice.zip")
@@ -146,7 +139,10 @@ def test_export_round_trips_through_stock_peft(adapter: Path, tmp_path: Path) ->
     assert {"trained/adapter_model.safetensors", "trained/README.md", "trained/recipe.toml"} <= set(names)
     installed = higgs_lora.import_adapter(package, adapters_root=tmp_path / "adapters")
     assert installed == tmp_path / "adapters" / "voice"
-    model = PeftModel.from_pretrained(HiggsAudioModel.from_pretrained(tiny_model_dir()), str(installed))
+    backend = installed_backend()
+    text_head = {"use_text_head": True} if backend.name == "native" else {}  # the native class's option
+    base = backend.model_class().from_pretrained(backend.tiny_model_dir(), **text_head)
+    model = PeftModel.from_pretrained(base, str(installed))
     saved = load_file(str(adapter / "adapter_model.safetensors"))
     state = model.state_dict()
     for key, tensor in saved.items():
@@ -207,8 +203,8 @@ def test_merge_refuses_what_does_not_fit(adapter: Path, tmp_path: Path) -> None:
         higgs_lora.merge(adapter, out=tmp_path / "m1", base=str(other_arch))
 
     wider = tmp_path / "wider"
-    config = json.loads((Path(tiny_model_dir()) / "config.json").read_text())
-    config["text_config"]["hidden_size"] = 128
+    config = json.loads((installed_backend().tiny_model_dir() / "config.json").read_text())
+    config.get("text_config", config)["hidden_size"] = 128  # boson keeps it in text_config, native flat
     wider.mkdir()
     (wider / "config.json").write_text(json.dumps(config))
     with pytest.raises(
@@ -231,9 +227,9 @@ def test_bf16_adapter_merges_into_fp16_base(adapter: Path, tmp_path: Path) -> No
     save_file({k: v.to(torch.bfloat16) for k, v in weights.items()}, str(bf16 / "adapter_model.safetensors"))
     result = higgs_lora.merge(bf16, out=tmp_path / "fp16", dtype="fp16")
     assert result.max_abs_diff <= result.tolerance
-    assert (
-        load_file(str(tmp_path / "fp16" / "model.safetensors"))["embed_tokens.weight"].dtype == torch.float16
-    )
+    weights = load_file(str(tmp_path / "fp16" / "model.safetensors"))
+    embeddings = next(key for key in weights if key.endswith("embed_tokens.weight"))  # boson | native name
+    assert weights[embeddings].dtype == torch.float16
 
 
 def test_merge_above_tolerance_writes_nothing(adapter: Path, tmp_path: Path) -> None:
