@@ -71,28 +71,6 @@ def test_merged_outputs_equal_adapted_outputs(adapter: Path, dtype: str, tmp_pat
         torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-4)
 
 
-@pytest.mark.backend("boson")
-def test_merged_folder_loads_through_the_serve_engine(adapter: Path, tmp_path: Path) -> None:
-    from boson_multimodal.data_types import ChatMLSample, Message
-    from boson_multimodal.serve import serve_engine
-
-    from higgs_lora.backends.boson.tiny import build_tiny_audio_tokenizer
-
-    merged = higgs_lora.merge(adapter, out=tmp_path / "merged", dtype="fp32").out
-    # The engine downloads the audio tokenizer by name; offline, hand it the tiny one.
-    with mock.patch.object(
-        serve_engine, "load_higgs_audio_tokenizer", lambda *a, **k: build_tiny_audio_tokenizer()
-    ):
-        engine = serve_engine.HiggsAudioServeEngine(
-            str(merged), "tiny-random", device="cpu", torch_dtype=torch.float32, kv_cache_lengths=[512]
-        )
-    sample = ChatMLSample(
-        messages=[Message("system", "Generate audio following instruction."), Message("user", "Hi.")]
-    )
-    response = engine.generate(sample, max_new_tokens=16, force_audio_gen=True, seed=1)
-    assert response.audio is not None and response.audio.size > 0 and response.sampling_rate == 16000
-
-
 def test_speak_with_adapter_and_merged_model_is_seeded(adapter: Path, tmp_path: Path) -> None:
     merged = higgs_lora.merge(adapter, out=tmp_path / "merged", dtype="fp32").out
     for source in ({"adapter": adapter}, {"model": merged}):
