@@ -118,12 +118,12 @@ def _follow_conversion(folder: Path, recorded: dict[str, Any]) -> None:
     before = recorded.get("backend", "auto")
     recorded["backend"] = layout_backend(layout)
     if missing(recorded["backend"]) is not None:
-        here = "transformers-native" if layout == "boson" else "boson"
+        other = "native" if layout == "boson" else "boson"
+        names = {"boson": "boson", "native": "transformers-native"}
         raise ModelError(
-            f"adapter {folder} is in the {'transformers-native' if layout == 'native' else 'boson'} layout, "
-            f"and this environment runs the {here} backend. Convert it: higgs-lora convert {folder} --to "
-            f"{'boson' if layout == 'native' else 'native'}; or use it where its backend is installed: "
-            f"{INSTALL[recorded['backend']]}"
+            f"adapter {folder} is in the {names[layout]} layout, and this environment runs the "
+            f"{names[other]} backend. Convert it: higgs-lora convert {folder} --to {other}; or use it where "
+            f"its backend is installed: {INSTALL[recorded['backend']]}"
         )
     if before == recorded["backend"] or (before == "auto" and layout == "boson"):
         return

@@ -178,10 +178,12 @@ TRUST_PICKLE_HELP = "load adapter weights stored as a pickle (.bin): can run cod
 
 
 def _plan(args: argparse.Namespace) -> None:
+    from .backends import decided
     from .plan import plan
     from .recipe import load_recipe
 
     recipe = load_recipe(args.recipe)
+    recipe.model = decided(recipe.model)  # `auto` read once, not by every estimate below
     try:
         result = plan(recipe, args.gpu_memory, args.ref_seconds)
     except ValueError as err:

@@ -184,6 +184,7 @@ def load_for_speech(
 ) -> SpeechModel:
     """An adapter (merged in memory, or applied unmerged on the 4-bit base) or a merged model folder."""
     from .adapter import load_adapter, recipe_value, trained_model_config
+    from .backends import decided
     from .model.load import load_base_model, pick_runtime
     from .recipe import ModelConfig
 
@@ -197,11 +198,14 @@ def load_for_speech(
         if not (folder / "config.json").is_file():
             raise HiggsLoraError(f"--model {folder}: no config.json there; give a merged model folder.")
         record = _merge_record(folder)
-        config = ModelConfig(
-            base=str(folder),
-            audio_tokenizer=record.get("audio_tokenizer", DEFAULT_AUDIO_TOKENIZER),
-            audio_tokenizer_revision=record.get("audio_tokenizer_revision"),
-            compute_dtype=compute_dtype,
+        # The folder's config.json says which backend reads it: decided once, not at every load below.
+        config = decided(
+            ModelConfig(
+                base=str(folder),
+                audio_tokenizer=record.get("audio_tokenizer", DEFAULT_AUDIO_TOKENIZER),
+                audio_tokenizer_revision=record.get("audio_tokenizer_revision"),
+                compute_dtype=compute_dtype,
+            )
         )
         prompt = record.get("system_prompt", DEFAULT_SYSTEM_PROMPT)
     runtime = pick_runtime(config)

@@ -52,11 +52,11 @@ def train(
         raise HiggsLoraError(f"{recipe.source} [samples] ref_audio = {ref!r}: file not found.")
     out = recipe.adapter_dir
     ranks = Ranks()
-    from .backends import resolve
+    from .backends import decided
     from .model.hub import check_layouts, describe_downloads, planned_downloads
 
     # `auto` is decided once, and recorded with the adapter (recipe.toml), which then loads on this backend.
-    recipe.model = recipe.model.model_copy(update={"backend": resolve(recipe.model)})
+    recipe.model = decided(recipe.model)
     check_layouts(recipe.model)  # a checkpoint this backend cannot read is refused here
     if ranks.is_main:
         print(describe_downloads(planned_downloads(recipe.model)), flush=True)

@@ -81,10 +81,6 @@ def default() -> str:
     return available[0]
 
 
-# model_type in a checkpoint's config.json → the layout it is written in
-MODEL_TYPE_LAYOUTS = {"higgs_audio": "boson", "higgs_audio_v2": "native"}
-
-
 def resolve(config: ModelConfig) -> str:
     """The backend a recipe's `[model]` runs on: as set, or (`auto`) the one its checkpoint is written for.
 
@@ -94,27 +90,26 @@ def resolve(config: ModelConfig) -> str:
     """
     if config.backend != "auto":
         return config.backend
-    from ..model.hub import read_config
+    from ..model.hub import LayoutError, checkpoint_layout, layout_message, read_config
     from ..recipe import BASE_ID, PINNED_REVISIONS, TINY
 
     if config.base == TINY or (config.base == BASE_ID and config.revision is None):
         return default()
     if config.base == BASE_ID and config.revision == PINNED_REVISIONS[BASE_ID]:
         return "boson"  # the pinned snapshot is boson's layout: known without asking the hub
-    model_type = read_config(config.base, config.revision, "[model] base").get("model_type")
-    layout = MODEL_TYPE_LAYOUTS.get(model_type)
-    if layout is None:
-        raise ModelError(
-            f"[model] base = {config.base!r} is a {model_type!r} model; Higgs Audio v2 checkpoints "
-            f"(model_type {' or '.join(map(repr, MODEL_TYPE_LAYOUTS))}) are what this kit trains."
-        )
+    checkpoint = read_config(config.base, config.revision, "[model] base")
+    layout = checkpoint_layout(checkpoint, config.base)
     name = layout_backend(layout)
     if missing(name) is not None:
-        from ..model.hub import LayoutError, layout_message
-
-        found = f"model_type {model_type!r}"
+        found = f"model_type {checkpoint['model_type']!r}"
         raise LayoutError(layout_message("[model] base", config.base, config.revision, found, layout))
     return name
+
+
+def decided(config: ModelConfig) -> ModelConfig:
+    """`config` with `auto` replaced by the backend it resolves to: decided once (reading the
+    checkpoint's config.json at most once) for everything a command does after."""
+    return config.model_copy(update={"backend": resolve(config)})
 
 
 def backend_for(config: ModelConfig) -> Backend:
@@ -124,5 +119,7 @@ def backend_for(config: ModelConfig) -> Backend:
 
 def backend_of(model: Any) -> Backend:
     """The backend of a loaded model (PEFT-wrapped or not), from its config's model_type."""
+    from ..model.hub import MODEL_TYPE_LAYOUTS
+
     base = model.get_base_model() if hasattr(model, "get_base_model") else model
     return get(layout_backend(MODEL_TYPE_LAYOUTS[base.config.model_type]))

@@ -20,6 +20,8 @@ from ..recipe import PINNED_REVISIONS, TINY
 
 SEMANTIC_TEACHER_ID = "bosonai/hubert_base"  # hard-coded in boson's HiggsAudioTokenizer (~L92)
 NATIVE_MODEL_TYPES = ("higgs_audio_v2", "higgs_audio_v2_tokenizer")
+# model_type in a checkpoint's config.json → the layout it is written in
+MODEL_TYPE_LAYOUTS = {"higgs_audio": "boson", "higgs_audio_v2": "native"}
 
 
 class LayoutError(ModelError):
@@ -65,16 +67,22 @@ def check_model_layout(
 ) -> dict[str, Any]:
     """Refuse a checkpoint that is not a Higgs v2 one in `layout` (the backend's); returns its config."""
     config = read_config(name, revision, what, cached_only)
+    found = checkpoint_layout(config, name, what)
+    if found != layout:
+        found_as = f"model_type {config.get('model_type')!r}"
+        raise LayoutError(layout_message(what, name, revision, found_as, found))
+    return config
+
+
+def checkpoint_layout(config: dict[str, Any], name: str, what: str = "[model] base") -> str:
+    """ "boson" or "native", from a checkpoint's config.json; anything but Higgs v2 is refused."""
     model_type = config.get("model_type")
-    found = "native" if model_type in NATIVE_MODEL_TYPES else "boson" if model_type == "higgs_audio" else None
-    if found is None:
+    if model_type not in MODEL_TYPE_LAYOUTS:
         raise ModelError(
             f"{what} = {name!r} is a {model_type!r} model; Higgs Audio v2 checkpoints (model_type "
             "'higgs_audio' or 'higgs_audio_v2') are what this kit trains, merges and speaks with. Give the Higgs base."
         )
-    if found != layout:
-        raise LayoutError(layout_message(what, name, revision, f"model_type {model_type!r}", found))
-    return config
+    return MODEL_TYPE_LAYOUTS[model_type]
 
 
 def check_audio_tokenizer_layout(name: str, revision: str | None, layout: str = "boson") -> None:
