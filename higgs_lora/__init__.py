@@ -22,15 +22,15 @@ from typing import TYPE_CHECKING, Any
 # Functions that share a name with a submodule (`train`) are imported eagerly: importing the
 # submodule later would otherwise rebind the package attribute to the module. Their modules keep
 # heavy imports inside functions, so this stays cheap.
-from .adapter import AdapterInfo, list_adapters, load_adapter, read_adapter
-from .backends.layouts import convert_adapter
-from .errors import DataError, HiggsLoraError, ModelError, OutputExistsError, RecipeError
-from .export import ChecksumError, export, import_adapter, verify_checksums
-from .merge import MergeMismatchError, MergeResult, merge
-from .plan import MemoryPlan, plan
-from .recipe import Recipe, load_recipe
-from .speak import Speech, make_speaker, speak
-from .train import TrainResult, train
+from higgs_lora.adapter import AdapterInfo, list_adapters, load_adapter, read_adapter
+from higgs_lora.backends.layouts import convert_adapter
+from higgs_lora.errors import DataError, HiggsLoraError, ModelError, OutputExistsError, RecipeError
+from higgs_lora.export import ChecksumError, export, import_adapter, verify_checksums
+from higgs_lora.merge import MergeMismatchError, MergeResult, merge
+from higgs_lora.plan import MemoryPlan, plan
+from higgs_lora.recipe import Recipe, load_recipe
+from higgs_lora.speak import Speech, make_speaker, speak
+from higgs_lora.train import TrainResult, train
 
 __version__ = "0.1.0"
 
@@ -85,14 +85,14 @@ _LAZY = {
 }
 
 if TYPE_CHECKING:
-    from .asr import Transcriber
-    from .backends.boson.shim import HiggsAudioForLoRA
-    from .data.prepare import prepare
-    from .dataset.build import build_dataset
-    from .dataset.check import check_dataset
-    from .dataset.review import save_edits as save_dataset_edits
-    from .evaluate.run import EvalReport, evaluate_adapter
-    from .loss import higgs_loss
+    from higgs_lora.asr import Transcriber
+    from higgs_lora.backends.boson.shim import HiggsAudioForLoRA
+    from higgs_lora.data.prepare import prepare
+    from higgs_lora.dataset.build import build_dataset
+    from higgs_lora.dataset.check import check_dataset
+    from higgs_lora.dataset.review import save_edits as save_dataset_edits
+    from higgs_lora.evaluate.run import EvalReport, evaluate_adapter
+    from higgs_lora.loss import higgs_loss
 
 
 def __getattr__(name: str) -> Any:

@@ -1,5 +1,5 @@
 """`python -m higgs_lora` is the `higgs-lora` command."""
 
-from .cli import main
+from higgs_lora.cli import main
 
 raise SystemExit(main())

@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import HiggsLoraError, ModelError
-from .recipe import ModelConfig
+from higgs_lora.errors import HiggsLoraError, ModelError
+from higgs_lora.recipe import ModelConfig
 
 ADAPTER_CONFIG = "adapter_config.json"
 ADAPTER_WEIGHTS = "adapter_model.safetensors"
@@ -110,9 +110,9 @@ def _follow_conversion(folder: Path, recorded: dict[str, Any]) -> None:
     layout decides the backend, and the official base's revision follows that layout."""
     if not (folder / ADAPTER_WEIGHTS).is_file():
         return
-    from .backends import INSTALL, layout_backend, missing
-    from .backends.layouts import adapter_layout
-    from .recipe import PINNED_REVISIONS
+    from higgs_lora.backends import INSTALL, layout_backend, missing
+    from higgs_lora.backends.layouts import adapter_layout
+    from higgs_lora.recipe import PINNED_REVISIONS
 
     layout = adapter_layout(folder)
     before = recorded.get("backend", "auto")
@@ -198,15 +198,15 @@ def check_fits(adapter_dir: str | Path, base: ModelConfig, trust_pickle: bool = 
     """
     from torch import nn
 
-    from .backends import backend_for
-    from .model.hub import check_model_layout
-    from .model.load import resolve_base
+    from higgs_lora.backends import backend_for
+    from higgs_lora.model.hub import check_model_layout
+    from higgs_lora.model.load import resolve_base
 
     folder = Path(adapter_dir)
     config = adapter_config(folder, trust_pickle)
     backend = backend_for(base)
     if (folder / ADAPTER_WEIGHTS).is_file():
-        from .backends.layouts import adapter_layout
+        from higgs_lora.backends.layouts import adapter_layout
 
         found = adapter_layout(folder)
         if found != backend.layout:
@@ -261,7 +261,7 @@ def load_adapter(
     """
     from peft import PeftModel
 
-    from .model.load import load_base_model
+    from higgs_lora.model.load import load_base_model
 
     adapter_config(adapter_dir, trust_pickle)
     compute = str(dtype).removeprefix("torch.") if dtype is not None else "auto"

@@ -13,7 +13,7 @@ import re
 import shutil
 from pathlib import Path
 
-from .errors import HiggsLoraError
+from higgs_lora.errors import HiggsLoraError
 
 COMPLETE = "higgs_lora_complete"
 _CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")

@@ -13,13 +13,13 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from .errors import HiggsLoraError, TrainingStopped
+from higgs_lora.errors import HiggsLoraError, TrainingStopped
 
 
 def _train(args: argparse.Namespace) -> None:
     if args.processes > 1 and int(os.environ.get("WORLD_SIZE", "1")) == 1:
         raise SystemExit(_launch(args.processes, sys.argv[1:]))
-    from .train import train
+    from higgs_lora.train import train
 
     train(args.recipe, name=args.name, max_steps=args.max_steps, resume=args.resume, force=args.force)
 
@@ -43,8 +43,8 @@ def _launch(processes: int, argv: list[str]) -> int:
 
 
 def _prepare(args: argparse.Namespace) -> None:
-    from .data.prepare import prepare
-    from .recipe import load_recipe
+    from higgs_lora.data.prepare import prepare
+    from higgs_lora.recipe import load_recipe
 
     result = prepare(load_recipe(args.recipe))
     print(result.summary())
@@ -52,7 +52,7 @@ def _prepare(args: argparse.Namespace) -> None:
 
 
 def _merge(args: argparse.Namespace) -> None:
-    from .merge import merge
+    from higgs_lora.merge import merge
 
     merge(
         args.adapter,
@@ -67,27 +67,27 @@ def _merge(args: argparse.Namespace) -> None:
 
 
 def _convert(args: argparse.Namespace) -> None:
-    from .backends.layouts import convert_adapter
+    from higgs_lora.backends.layouts import convert_adapter
 
     out = convert_adapter(args.adapter, to=args.to, out=args.out, force=args.force)
     print(f"converted {args.adapter} → {out} ({args.to} layout)")
 
 
 def _export(args: argparse.Namespace) -> None:
-    from .export import export
+    from higgs_lora.export import export
 
     print(f"exported {args.adapter} → {export(args.adapter, args.out, force=args.force)}")
 
 
 def _import(args: argparse.Namespace) -> None:
-    from .export import import_adapter
+    from higgs_lora.export import import_adapter
 
     target = import_adapter(args.package, name=args.name, adapters_root=args.adapters_dir, force=args.force)
     print(f"checksums verified; installed {args.package} → {target}")
 
 
 def _speak(args: argparse.Namespace) -> None:
-    from .speak import speak
+    from higgs_lora.speak import speak
 
     speech = speak(
         args.text,
@@ -110,7 +110,7 @@ def _speak(args: argparse.Namespace) -> None:
 
 
 def _eval(args: argparse.Namespace) -> None:
-    from .evaluate.run import evaluate_adapter
+    from higgs_lora.evaluate.run import evaluate_adapter
 
     report = evaluate_adapter(
         args.adapter,
@@ -130,7 +130,7 @@ def _eval(args: argparse.Namespace) -> None:
 
 
 def _adapters(args: argparse.Namespace) -> None:
-    from .adapter import list_adapters, read_adapter
+    from higgs_lora.adapter import list_adapters, read_adapter
 
     if args.name:
         info = read_adapter(Path(args.adapters_dir) / args.name)
@@ -178,9 +178,9 @@ TRUST_PICKLE_HELP = "load adapter weights stored as a pickle (.bin): can run cod
 
 
 def _plan(args: argparse.Namespace) -> None:
-    from .backends import decided
-    from .plan import plan
-    from .recipe import load_recipe
+    from higgs_lora.backends import decided
+    from higgs_lora.plan import plan
+    from higgs_lora.recipe import load_recipe
 
     recipe = load_recipe(args.recipe)
     recipe.model = decided(recipe.model)  # `auto` read once, not by every estimate below
@@ -188,8 +188,8 @@ def _plan(args: argparse.Namespace) -> None:
         result = plan(recipe, args.gpu_memory, args.ref_seconds)
     except ValueError as err:
         raise HiggsLoraError(f"--gpu-memory: {err}") from None
-    from .model.hub import describe_downloads, planned_downloads
-    from .plan_inference import plan_verbs
+    from higgs_lora.model.hub import describe_downloads, planned_downloads
+    from higgs_lora.plan_inference import plan_verbs
 
     print(
         f"{recipe.name}: {recipe.model.base}, {recipe.model.quantization}, r={recipe.lora.r}, "
@@ -341,7 +341,7 @@ def _add_adapters(parser: argparse.ArgumentParser) -> None:
 
 
 def _dataset_build(args: argparse.Namespace) -> None:
-    from .dataset import BuildOptions, Thresholds, build_dataset
+    from higgs_lora.dataset import BuildOptions, Thresholds, build_dataset
 
     options = BuildOptions(
         data_format=args.format,
@@ -361,14 +361,14 @@ def _dataset_build(args: argparse.Namespace) -> None:
 def _dataset_check(args: argparse.Namespace) -> None:
     import json
 
-    from .dataset import Thresholds, check_dataset
+    from higgs_lora.dataset import Thresholds, check_dataset
 
     report = check_dataset(args.path, _limits(args), Thresholds(min_snr_db=args.min_snr_db))
     print(json.dumps(report.as_dict(), indent=1) if args.json else report.summary())
 
 
 def _dataset_review(args: argparse.Namespace) -> None:
-    from .dataset import ReviewServer
+    from higgs_lora.dataset import ReviewServer
 
     server = ReviewServer(args.path, port=args.port)
     print(f"reviewing {args.path} at {server.url} (Ctrl-C to stop)", flush=True)
@@ -379,7 +379,7 @@ def _dataset_review(args: argparse.Namespace) -> None:
 
 
 def _limits(args: argparse.Namespace):  # -> Limits
-    from .dataset import Limits
+    from higgs_lora.dataset import Limits
 
     try:
         return Limits(min_seconds=args.min_seconds, max_seconds=args.max_seconds)
@@ -490,6 +490,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _version() -> str:
-    from . import __version__
+    from higgs_lora import __version__
 
     return __version__

@@ -14,10 +14,10 @@ import tempfile
 import zipfile
 from pathlib import Path
 
-from .adapter import ADAPTER_CONFIG, ADAPTER_WEIGHTS, adapter_config
-from .errors import HiggsLoraError, OutputExistsError
-from .fileio import atomic_path
-from .recipe import NAME_PATTERN
+from higgs_lora.adapter import ADAPTER_CONFIG, ADAPTER_WEIGHTS, adapter_config
+from higgs_lora.errors import HiggsLoraError, OutputExistsError
+from higgs_lora.fileio import atomic_path
+from higgs_lora.recipe import NAME_PATTERN
 
 CHECKSUMS = "SHA256SUMS"
 OPTIONAL_FILES = ("README.md", "recipe.toml", "metrics.json", "loss.png")

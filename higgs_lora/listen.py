@@ -12,8 +12,8 @@ from typing import Any
 
 from transformers import TrainerCallback
 
-from .recipe import SamplesConfig
-from .speak import TrainingSpeaker
+from higgs_lora.recipe import SamplesConfig
+from higgs_lora.speak import TrainingSpeaker
 
 
 class ListenCallback(TrainerCallback):

@@ -17,8 +17,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import HiggsLoraError, OutputExistsError
-from .fileio import swap_in_folder
+from higgs_lora.errors import HiggsLoraError, OutputExistsError
+from higgs_lora.fileio import swap_in_folder
 
 DTYPES = {"bf16": "bfloat16", "fp16": "float16", "fp32": "float32"}
 # Largest |merged - adapted| accepted, relative to the largest |logit| on the probe (at least 1):
@@ -67,11 +67,11 @@ def merge(
     import torch
     from peft import PeftModel
 
-    from .adapter import adapter_config, check_fits, recipe_value, trained_model_config
-    from .backends import backend_of
-    from .model.load import load_base_model, load_text_tokenizer
-    from .report import peak_memory_bytes
-    from .speak import DEFAULT_SYSTEM_PROMPT
+    from higgs_lora.adapter import adapter_config, check_fits, recipe_value, trained_model_config
+    from higgs_lora.backends import backend_of
+    from higgs_lora.model.load import load_base_model, load_text_tokenizer
+    from higgs_lora.report import peak_memory_bytes
+    from higgs_lora.speak import DEFAULT_SYSTEM_PROMPT
 
     if dtype not in DTYPES:
         raise HiggsLoraError(f"--dtype {dtype!r}: choose one of {', '.join(DTYPES)}.")
@@ -132,7 +132,7 @@ def merge_runtime(device: str, model_config: Any, adapter_dir: Path) -> Any:  # 
     """Where to merge: as asked, or ("auto") on the GPU only when the merge fits its free memory."""
     import torch
 
-    from .model.load import Runtime
+    from higgs_lora.model.load import Runtime
 
     dtype = getattr(torch, model_config.compute_dtype)
     if device not in ("auto", "cpu", "cuda"):
@@ -144,8 +144,8 @@ def merge_runtime(device: str, model_config: Any, adapter_dir: Path) -> Any:  # 
     if device == "auto":
         from safetensors import safe_open
 
-        from .adapter import ADAPTER_WEIGHTS
-        from .plan_inference import merge_plan
+        from higgs_lora.adapter import ADAPTER_WEIGHTS
+        from higgs_lora.plan_inference import merge_plan
 
         with safe_open(str(adapter_dir / ADAPTER_WEIGHTS), "pt") as weights:
             lora_params = sum(math.prod(weights.get_slice(k).get_shape()) for k in weights.keys())  # noqa: SIM118
@@ -186,7 +186,7 @@ def _save(
         config["architectures"] = [backend.model_class().__name__]
         (staging / "config.json").write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
         if layout != backend.layout:  # the checked weights, renamed (higgs_lora.backends.layouts)
-            from .backends.layouts import convert_checkpoint_folder
+            from higgs_lora.backends.layouts import convert_checkpoint_folder
 
             convert_checkpoint_folder(staging, to=layout)
         text_tokenizer.save_pretrained(staging)
@@ -194,11 +194,11 @@ def _save(
         record.pop("peak_memory_bytes")
         (staging / REPORT).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
         if layout == "boson":
-            from .backends.boson.card import merged_card
+            from higgs_lora.backends.boson.card import merged_card
 
             card = merged_card(result, adapter_dir)
         else:
-            from .backends.layouts import native_card
+            from higgs_lora.backends.layouts import native_card
 
             card = native_card(result.out, result.dtype)
         (staging / "README.md").write_text(card, encoding="utf-8")

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .recipe import Recipe
+from higgs_lora.recipe import Recipe
 
 GIB = 2**30
 NF4_BLOCK = 64  # bitsandbytes' 4-bit block size (one absmax scale per 64 weights)
@@ -154,11 +154,11 @@ def plan(
         budget=parse_bytes(gpu_memory) if gpu_memory is not None else None,
     )
     if recipe.eval.every_steps:
-        from .plan_inference import scoring_bytes
+        from higgs_lora.plan_inference import scoring_bytes
 
         result.judging_resident = scoring_bytes(recipe.eval)
     if recipe.samples.every_steps or recipe.eval.every_steps:  # one Speaker shared by both
-        from .plan_inference import generation_parts
+        from higgs_lora.plan_inference import generation_parts
 
         parts = dict(generation_parts(recipe.model, config, compute_bytes(recipe.model)))
         result.listening_transient = parts.pop(next(k for k in parts if k.startswith("prompt forward")))
@@ -241,11 +241,11 @@ def _config(model: Any) -> Any:
     (`text_config.hidden_size`, `audio_num_codebooks`, ...), refused if the backend cannot read it."""
     from types import SimpleNamespace
 
-    from .backends import backend_for
-    from .backends.layouts import native_config_from_boson
-    from .model.hub import check_model_layout
-    from .model.load import resolve_base
-    from .recipe import PINNED_REVISIONS
+    from higgs_lora.backends import backend_for
+    from higgs_lora.backends.layouts import native_config_from_boson
+    from higgs_lora.model.hub import check_model_layout
+    from higgs_lora.model.load import resolve_base
+    from higgs_lora.recipe import PINNED_REVISIONS
 
     backend = backend_for(model)
     # The official architecture is fixed and ships with the kit: `plan` works offline. Any other
@@ -272,8 +272,8 @@ def _meta_model(config: Any) -> Any:
 
 
 def _lora_params(model: Any, recipe: Recipe) -> int:
-    from .backends import backend_of
-    from .model.lora import matching_modules, target_regex
+    from higgs_lora.backends import backend_of
+    from higgs_lora.model.lora import matching_modules, target_regex
 
     modules = dict(model.named_modules())
     r = recipe.lora.r
@@ -346,7 +346,7 @@ def _activation_parts(recipe: Recipe, config: Any, model: Any, shape: SampleShap
 def _largest_quantized_weight(model: Any, recipe: Recipe) -> int:
     from torch import nn
 
-    from .backends import backend_of
+    from higgs_lora.backends import backend_of
 
     if recipe.model.quantization == "none":
         return 0
@@ -356,8 +356,8 @@ def _largest_quantized_weight(model: Any, recipe: Recipe) -> int:
 
 def _dropout_inputs(model: Any, recipe: Recipe) -> int:
     """Input features of one layer's LoRA-adapted linears, each of which dropout copies (0 without)."""
-    from .backends import backend_of
-    from .model.lora import matching_modules, target_regex
+    from higgs_lora.backends import backend_of
+    from higgs_lora.model.lora import matching_modules, target_regex
 
     if recipe.lora.dropout == 0:
         return 0
@@ -372,7 +372,7 @@ def _dropout_inputs(model: Any, recipe: Recipe) -> int:
 
 def _audio_frames_per_second(recipe: Recipe) -> float:
     """From the audio tokenizer itself (its sample rate over its hop), not from its name."""
-    from .plan_inference import audio_tokenizer_facts
+    from higgs_lora.plan_inference import audio_tokenizer_facts
 
     return audio_tokenizer_facts(recipe.model)[0]
 

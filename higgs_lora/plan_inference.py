@@ -14,7 +14,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from .plan import (
+from higgs_lora.plan import (
     CUDA_CONTEXT_BYTES,
     FRAGMENTATION,
     GIB,
@@ -93,7 +93,7 @@ def speech_plan(
 ) -> VerbPlan:
     """`speak` with `model` (a ModelConfig): "none" = adapter merged into full-precision weights, "nf4" =
     the 4-bit base with the adapter (`lora_params` fp32 weights) applied unmerged."""
-    from .plan import _config, _meta_model, predicted_weight_bytes
+    from higgs_lora.plan import _config, _meta_model, predicted_weight_bytes
 
     config = _config(model)
     act = compute_bytes(model, device)
@@ -136,7 +136,7 @@ def generation_parts(model: Any, config: Any, act: int) -> list[tuple[str, int]]
 def merge_plan(model: Any, lora_params: int, dtype_bytes: int, budget: int | None, device: str) -> VerbPlan:
     """`merge`: the base in the output dtype (never 4-bit), the adapter, and either loading (one
     checkpoint shard read beside the weights, in RAM) or the numeric check, whichever is larger."""
-    from .plan import _config, _meta_model, predicted_weight_bytes
+    from higgs_lora.plan import _config, _meta_model, predicted_weight_bytes
 
     config = _config(model)
     weights = predicted_weight_bytes(_meta_model(config), "none", False, dtype_bytes, [])
@@ -159,7 +159,7 @@ def merge_plan(model: Any, lora_params: int, dtype_bytes: int, budget: int | Non
 def scoring_bytes(config: Any) -> int:
     """What `[eval]` (an EvalConfig) keeps on the GPU between evaluations: Whisper in fp16 (the GPU
     default, or the one named; the largest when unknown) and the speaker encoder in fp32."""
-    from .asr import DEFAULT_GPU_MODEL
+    from higgs_lora.asr import DEFAULT_GPU_MODEL
 
     asr = DEFAULT_GPU_MODEL if config.asr == "auto" else config.asr
     whisper = WHISPER_PARAMS.get(asr, max(WHISPER_PARAMS.values())) * 2
@@ -169,19 +169,19 @@ def scoring_bytes(config: Any) -> int:
 def audio_tokenizer_facts(model: Any) -> tuple[float, int]:
     """(frames per second, bytes of its weights) of the recipe's audio tokenizer, from the tokenizer's
     own config: its constructor built on the meta device by the backend."""
-    from .backends import backend_for
+    from higgs_lora.backends import backend_for
 
     return _audio_tokenizer_facts(backend_for(model), model.audio_tokenizer, model.audio_tokenizer_revision)
 
 
 @functools.lru_cache(maxsize=8)
 def _audio_tokenizer_facts(backend: Any, name: str, revision: str | None) -> tuple[float, int]:
-    from .recipe import AUDIO_TOKENIZER_ID, TINY
+    from higgs_lora.recipe import AUDIO_TOKENIZER_ID, TINY
 
     if name == TINY:
         return backend.tiny_audio_tokenizer_facts()
-    from .errors import ModelError
-    from .model.hub import read_config
+    from higgs_lora.errors import ModelError
+    from higgs_lora.model.hub import read_config
 
     official = name == AUDIO_TOKENIZER_ID
     try:  # the official tokenizer is read from the cache only: planning never waits on the network
@@ -196,7 +196,7 @@ def _audio_tokenizer_facts(backend: Any, name: str, revision: str | None) -> tup
 def plan_verbs(recipe: Any, budget: int | None = None) -> list[VerbPlan]:
     """`speak` in both quantizations and `merge` on GPU and CPU, for the adapter `recipe` trains, with
     what the kit will choose on a card of `budget` bytes."""
-    from .plan import _config, _lora_params, _meta_model
+    from higgs_lora.plan import _config, _lora_params, _meta_model
 
     model = recipe.model
     lora_params = _lora_params(_meta_model(_config(model)), recipe)

@@ -14,8 +14,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from .errors import RecipeError
-from .evaluate.texts import TRAINING_TEXTS
+from higgs_lora.errors import RecipeError
+from higgs_lora.evaluate.texts import TRAINING_TEXTS
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"
 TINY = "tiny-random"
@@ -68,7 +68,7 @@ class ModelConfig(_Table):
         if not isinstance(data, dict):
             return data
         data = dict(data)
-        from .backends import missing
+        from higgs_lora.backends import missing
 
         backend = data.get("backend", "auto")
         if backend == "native" or (backend == "auto" and missing("boson") is not None):

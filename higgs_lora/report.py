@@ -7,8 +7,8 @@ import resource
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .fileio import atomic_path, write_text_atomic
-from .recipe import Recipe
+from higgs_lora.fileio import atomic_path, write_text_atomic
+from higgs_lora.recipe import Recipe
 
 if TYPE_CHECKING:
     import torch

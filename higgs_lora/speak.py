@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import HiggsLoraError, OutputExistsError
+from higgs_lora.errors import HiggsLoraError, OutputExistsError
 
 DEFAULT_SYSTEM_PROMPT = "Generate audio following instruction."
 DEFAULT_AUDIO_TOKENIZER = "bosonai/higgs-audio-v2-tokenizer"
@@ -36,7 +36,7 @@ class Speech:
         """Write a 16-bit PCM WAV atomically; an existing file is replaced only with `force`."""
         import soundfile
 
-        from .fileio import atomic_path
+        from higgs_lora.fileio import atomic_path
 
         path = Path(path)
         if path.exists() and not force:
@@ -59,7 +59,7 @@ class ReferenceCodes:
         """LongTensor [codebooks, frames] on the CPU."""
         import torch
 
-        from .data.audio import AudioProblem, load_audio
+        from higgs_lora.data.audio import AudioProblem, load_audio
 
         path = Path(ref_audio)
         key = (str(path.resolve()), path.stat().st_mtime_ns if path.exists() else 0)
@@ -88,7 +88,7 @@ def make_speaker(
     capture_cuda_graphs: bool = False,
 ) -> Any:
     """The Speaker of `model`'s backend; call it with text (and a reference) to get a `Speech`."""
-    from .backends import backend_of
+    from higgs_lora.backends import backend_of
 
     return backend_of(model).speaker(
         model, text_tokenizer, audio_tokenizer, system_prompt, kv_cache_lengths, capture_cuda_graphs
@@ -145,7 +145,7 @@ def speak(
     loaded = load_for_speech(adapter, model, quantization, compute_dtype, trust_pickle)
     if audio_tokenizer is not None:
         loaded.config = loaded.config.model_copy(update={"audio_tokenizer": audio_tokenizer})
-    from .model.load import load_audio_tokenizer, load_text_tokenizer
+    from higgs_lora.model.load import load_audio_tokenizer, load_text_tokenizer
 
     speaker = make_speaker(
         loaded.model,
@@ -183,10 +183,10 @@ def load_for_speech(
     trust_pickle: bool = False,
 ) -> SpeechModel:
     """An adapter (merged in memory, or applied unmerged on the 4-bit base) or a merged model folder."""
-    from .adapter import load_adapter, recipe_value, trained_model_config
-    from .backends import decided
-    from .model.load import load_base_model, pick_runtime
-    from .recipe import ModelConfig
+    from higgs_lora.adapter import load_adapter, recipe_value, trained_model_config
+    from higgs_lora.backends import decided
+    from higgs_lora.model.load import load_base_model, pick_runtime
+    from higgs_lora.recipe import ModelConfig
 
     if quantization not in ("auto", "nf4", "none"):
         raise HiggsLoraError(f"--quantization {quantization!r}: choose auto, nf4 or none.")
@@ -229,7 +229,7 @@ def choose_speech_quantization(config: Any, runtime: Any) -> str:
         return "none"
     import torch
 
-    from .plan_inference import speech_plan
+    from higgs_lora.plan_inference import speech_plan
 
     free, _ = torch.cuda.mem_get_info(runtime.device)
     needed = speech_plan(config, "none").total

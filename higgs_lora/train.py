@@ -16,11 +16,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .checkpoints import check_disk_space, checkpoint_bytes, discard_incomplete, last_complete
-from .distributed import Ranks
-from .errors import HiggsLoraError, OutputExistsError, TrainingStopped
-from .recipe import Recipe, load_recipe
-from .report import loss_history, peak_memory_bytes, plot_losses, summary, write_metrics, write_model_card
+from higgs_lora.checkpoints import check_disk_space, checkpoint_bytes, discard_incomplete, last_complete
+from higgs_lora.distributed import Ranks
+from higgs_lora.errors import HiggsLoraError, OutputExistsError, TrainingStopped
+from higgs_lora.recipe import Recipe, load_recipe
+from higgs_lora.report import (
+    loss_history,
+    peak_memory_bytes,
+    plot_losses,
+    summary,
+    write_metrics,
+    write_model_card,
+)
 
 log = logging.getLogger(__name__)
 
@@ -52,8 +59,8 @@ def train(
         raise HiggsLoraError(f"{recipe.source} [samples] ref_audio = {ref!r}: file not found.")
     out = recipe.adapter_dir
     ranks = Ranks()
-    from .backends import decided
-    from .model.hub import check_layouts, describe_downloads, planned_downloads
+    from higgs_lora.backends import decided
+    from higgs_lora.model.hub import check_layouts, describe_downloads, planned_downloads
 
     # `auto` is decided once, and recorded with the adapter (recipe.toml), which then loads on this backend.
     recipe.model = decided(recipe.model)
@@ -66,9 +73,9 @@ def train(
     # Heavy imports only now, so a bad recipe or folder fails in well under a second.
     from transformers import set_seed
 
-    from .backends import backend_for
-    from .data import SpeechDataset, build_examples, prepare, reference_note, split_examples
-    from .model import (
+    from higgs_lora.backends import backend_for
+    from higgs_lora.data import SpeechDataset, build_examples, prepare, reference_note, split_examples
+    from higgs_lora.model import (
         apply_lora,
         enable_layer_checkpointing,
         load_audio_tokenizer,
@@ -76,7 +83,7 @@ def train(
         load_text_tokenizer,
         pick_runtime,
     )
-    from .trainer import HiggsTrainer, NonFiniteLossError, StopOnSignal
+    from higgs_lora.trainer import HiggsTrainer, NonFiniteLossError, StopOnSignal
 
     runtime = pick_runtime(recipe.model)
     backend = backend_for(recipe.model)
@@ -126,11 +133,11 @@ def train(
         callbacks=list(callbacks or []),
     )
     # [samples] and [eval] speak through one Speaker: one set of KV caches on the card, not two.
-    from .speak import TrainingSpeaker
+    from higgs_lora.speak import TrainingSpeaker
 
     speakers = TrainingSpeaker(text_tokenizer, audio_tokenizer, recipe.data.system_prompt)
     if listening:
-        from .listen import ListenCallback
+        from higgs_lora.listen import ListenCallback
 
         ref = recipe.samples.ref_audio
         trainer.add_callback(
@@ -147,7 +154,7 @@ def train(
 
     judge = None
     if judging:
-        from .evaluate.callback import EvalCallback
+        from higgs_lora.evaluate.callback import EvalCallback
 
         judge = EvalCallback(recipe, out, text_tokenizer, audio_tokenizer, str(runtime.device), speakers)
         trainer.add_callback(judge)

@@ -16,10 +16,10 @@ from typing import Any
 import torch
 from transformers import Trainer, TrainerCallback
 
-from .checkpoints import mark_complete
-from .errors import HiggsLoraError
-from .loss import HiggsLoss, higgs_loss
-from .model.lean import DeferredTextHead
+from higgs_lora.checkpoints import mark_complete
+from higgs_lora.errors import HiggsLoraError
+from higgs_lora.loss import HiggsLoss, higgs_loss
+from higgs_lora.model.lean import DeferredTextHead
 
 # The Trainer versions HiggsTrainer was written and checked against, each with what it does there that
 # the Trainer does not. A later Trainer may already do the same (e.g. divide accumulated gradients

@@ -20,11 +20,11 @@ import importlib
 import importlib.util
 from typing import TYPE_CHECKING, Any
 
-from ..errors import ModelError
+from higgs_lora.errors import ModelError
 
 if TYPE_CHECKING:
-    from ..recipe import ModelConfig
-    from .base import Backend
+    from higgs_lora.backends.base import Backend
+    from higgs_lora.recipe import ModelConfig
 
 # name → (package, what it needs installed, the checkpoint layout its model class reads)
 BACKENDS = {
@@ -90,8 +90,8 @@ def resolve(config: ModelConfig) -> str:
     """
     if config.backend != "auto":
         return config.backend
-    from ..model.hub import LayoutError, checkpoint_layout, layout_message, read_config
-    from ..recipe import BASE_ID, PINNED_REVISIONS, TINY
+    from higgs_lora.model.hub import LayoutError, checkpoint_layout, layout_message, read_config
+    from higgs_lora.recipe import BASE_ID, PINNED_REVISIONS, TINY
 
     if config.base == TINY or (config.base == BASE_ID and config.revision is None):
         return default()
@@ -119,7 +119,7 @@ def backend_for(config: ModelConfig) -> Backend:
 
 def backend_of(model: Any) -> Backend:
     """The backend of a loaded model (PEFT-wrapped or not), from its config's model_type."""
-    from ..model.hub import MODEL_TYPE_LAYOUTS
+    from higgs_lora.model.hub import MODEL_TYPE_LAYOUTS
 
     base = model.get_base_model() if hasattr(model, "get_base_model") else model
     return get(layout_backend(MODEL_TYPE_LAYOUTS[base.config.model_type]))

@@ -25,8 +25,8 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, Literal
 
-from ..errors import HiggsLoraError, OutputExistsError
-from ..fileio import swap_in_folder
+from higgs_lora.errors import HiggsLoraError, OutputExistsError
+from higgs_lora.fileio import swap_in_folder
 
 Layout = Literal["boson", "native"]
 LAYOUTS: tuple[Layout, ...] = ("boson", "native")
@@ -340,7 +340,7 @@ def convert_adapter(
 def _revision_for(base: str | None, to: Layout, revision: str | None) -> str | None:
     """The official repo keeps its id in both layouts: `main` is native, the pinned revision is boson.
     Any other base (a local folder, tiny-random) is kept: point a native loader at a native copy of it."""
-    from ..recipe import BASE_ID, PINNED_REVISIONS
+    from higgs_lora.recipe import BASE_ID, PINNED_REVISIONS
 
     if base != BASE_ID:
         return revision

@@ -9,8 +9,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 # `prepare` is a function and a submodule: imported eagerly so the package attribute stays the function.
-from .prepare import PreparedClip, PreparedData, prepare
-from .sources import Clip, Skip, read_clips
+from higgs_lora.data.prepare import PreparedClip, PreparedData, prepare
+from higgs_lora.data.sources import Clip, Skip, read_clips
 
 __all__ = [
     "Clip",
@@ -35,13 +35,7 @@ _LAZY = {
 }
 
 if TYPE_CHECKING:
-    from .samples import (
-        Example,
-        SpeechDataset,
-        build_examples,
-        reference_note,
-        split_examples,
-    )
+    from higgs_lora.data.samples import Example, SpeechDataset, build_examples, reference_note, split_examples
 
 
 def __getattr__(name: str) -> Any:

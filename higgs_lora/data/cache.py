@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
-from ..fileio import atomic_path
+from higgs_lora.fileio import atomic_path
 
 
 class CodesCache:

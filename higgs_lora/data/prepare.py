@@ -16,12 +16,12 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
-from ..errors import DataError
-from ..fileio import write_text_atomic
-from ..recipe import Recipe
-from .audio import AudioProblem, audio_seconds, load_audio
-from .cache import CodesCache
-from .sources import Clip, Skip, read_clips
+from higgs_lora.data.audio import AudioProblem, audio_seconds, load_audio
+from higgs_lora.data.cache import CodesCache
+from higgs_lora.data.sources import Clip, Skip, read_clips
+from higgs_lora.errors import DataError
+from higgs_lora.fileio import write_text_atomic
+from higgs_lora.recipe import Recipe
 
 log = logging.getLogger(__name__)
 SHOWN_SKIPS = 20  # the rest are in prepare-report.json
@@ -63,8 +63,8 @@ class PreparedData:
 
 def prepare(recipe: Recipe, audio_tokenizer: Any = None, progress: bool = True) -> PreparedData:
     """Encode what the cache lacks; `audio_tokenizer` is loaded from the recipe when not given."""
-    from ..model.hub import check_layouts
-    from ..model.load import audio_tokenizer_fingerprint, load_audio_tokenizer
+    from higgs_lora.model.hub import check_layouts
+    from higgs_lora.model.load import audio_tokenizer_fingerprint, load_audio_tokenizer
 
     check_layouts(recipe.model)  # codes from a tokenizer the model cannot read would be wasted work
     data = recipe.data
@@ -72,7 +72,7 @@ def prepare(recipe: Recipe, audio_tokenizer: Any = None, progress: bool = True) 
     beside = _dataset_folder(root) if root.exists() else recipe.base_dir  # a hub id is not a folder
     cache_root = Path(recipe.base_dir / data.cache_dir) if data.cache_dir else beside / ".higgs-lora-cache"
     if data.format == "hf":
-        from .hf import read_hf
+        from higgs_lora.data.hf import read_hf
 
         clips, skipped = read_hf(data, recipe.base_dir, cache_root / "hf-audio", progress)
     else:

@@ -11,15 +11,14 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 from pathlib import Path
-
 from typing import TYPE_CHECKING, Any
 
 from torch.utils.data import Dataset
 
-from .prepare import PreparedClip
+from higgs_lora.data.prepare import PreparedClip
 
 if TYPE_CHECKING:
-    from ..backends.base import Backend
+    from higgs_lora.backends.base import Backend
 
 
 @dataclass(frozen=True)

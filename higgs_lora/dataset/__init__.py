@@ -5,12 +5,12 @@ clean.py (loudness, clipping, SNR, speech share, duplicates) → build.py (resum
 → manifest.py / report.py / page.py (outputs) → review.py (save edits from the page); check.py.
 """
 
-from .build import BuildOptions, build_dataset
-from .check import CheckReport, check_dataset
-from .clean import Thresholds
-from .cut import Limits
-from .report import BuildReport
-from .review import ReviewServer, save_edits
+from higgs_lora.dataset.build import BuildOptions, build_dataset
+from higgs_lora.dataset.check import CheckReport, check_dataset
+from higgs_lora.dataset.clean import Thresholds
+from higgs_lora.dataset.cut import Limits
+from higgs_lora.dataset.report import BuildReport
+from higgs_lora.dataset.review import ReviewServer, save_edits
 
 __all__ = [
     "BuildOptions",

@@ -23,17 +23,23 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
-from ..data.audio import AudioProblem, audio_seconds, load_audio
-from ..data.cache import file_digest
-from ..data.sources import AUDIO_SUFFIXES
-from ..errors import DataError, OutputExistsError
-from ..fileio import atomic_path, write_text_atomic
-from .clean import Thresholds, fingerprint, measure, normalize, problems
-from .cut import Limits, assign_words, plan_cuts
-from .manifest import ClipRecord, apply_edits, read_edits, write_clip_records, write_manifest
-from .report import BuildReport, Dropped, finish_report
-from .subtitles import GivenTranscript, find_transcript
-from .vad import VAD_RATE, Speech, detect_speech, segments_from_probabilities
+from higgs_lora.data.audio import AudioProblem, audio_seconds, load_audio
+from higgs_lora.data.cache import file_digest
+from higgs_lora.data.sources import AUDIO_SUFFIXES
+from higgs_lora.dataset.clean import Thresholds, fingerprint, measure, normalize, problems
+from higgs_lora.dataset.cut import Limits, assign_words, plan_cuts
+from higgs_lora.dataset.manifest import (
+    ClipRecord,
+    apply_edits,
+    read_edits,
+    write_clip_records,
+    write_manifest,
+)
+from higgs_lora.dataset.report import BuildReport, Dropped, finish_report
+from higgs_lora.dataset.subtitles import GivenTranscript, find_transcript
+from higgs_lora.dataset.vad import VAD_RATE, Speech, detect_speech, segments_from_probabilities
+from higgs_lora.errors import DataError, OutputExistsError
+from higgs_lora.fileio import atomic_path, write_text_atomic
 
 log = logging.getLogger(__name__)
 ASR_WINDOW = Limits(min_seconds=0.0, max_seconds=30.0, max_pause_seconds=2.0, pad_seconds=0.2)
@@ -184,7 +190,7 @@ class _LazyTranscriber:
 
     def __call__(self) -> Any:
         if self._transcriber is None:
-            from ..asr import Transcriber
+            from higgs_lora.asr import Transcriber
 
             self._transcriber = Transcriber(*self.args)
         return self._transcriber

@@ -11,11 +11,11 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
-from ..data.audio import AudioProblem, load_audio
-from ..data.sources import Skip, read_clips
-from ..errors import DataError
-from .clean import Thresholds, fingerprint, measure, problems
-from .cut import Limits
+from higgs_lora.data.audio import AudioProblem, load_audio
+from higgs_lora.data.sources import Skip, read_clips
+from higgs_lora.dataset.clean import Thresholds, fingerprint, measure, problems
+from higgs_lora.dataset.cut import Limits
+from higgs_lora.errors import DataError
 
 
 @dataclass
@@ -61,7 +61,7 @@ def check_dataset(
     progress: bool = True,
 ) -> CheckReport:
     """Measure every clip of the data set at `path` (a folder or a manifest) against the thresholds."""
-    from .vad import VAD_RATE, detect_speech
+    from higgs_lora.dataset.vad import VAD_RATE, detect_speech
 
     limits = limits or Limits()
     thresholds = thresholds or Thresholds()

@@ -11,7 +11,7 @@ import html
 import json
 from pathlib import Path
 
-from .manifest import read_clip_records, read_edits
+from higgs_lora.dataset.manifest import read_clip_records, read_edits
 
 STYLE = """
 body { font: 14px/1.4 system-ui, sans-serif; margin: 1.5em; color: #222; }

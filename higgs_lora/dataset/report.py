@@ -12,8 +12,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..fileio import write_text_atomic
-from .manifest import MANIFEST, ClipRecord
+from higgs_lora.dataset.manifest import MANIFEST, ClipRecord
+from higgs_lora.fileio import write_text_atomic
 
 
 @dataclass(frozen=True)
@@ -89,7 +89,7 @@ def finish_report(
     inputs: int,
 ) -> BuildReport:
     """Write report.json and review.html for a finished build."""
-    from .page import render_page
+    from higgs_lora.dataset.page import render_page
 
     report = BuildReport(
         root=root,

@@ -13,11 +13,18 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from ..errors import DataError, HiggsLoraError
-from ..fileio import write_text_atomic
-from .manifest import Edit, apply_edits, read_clip_records, read_edits, write_edits, write_manifest
-from .page import render_page
-from .report import manifest_name
+from higgs_lora.dataset.manifest import (
+    Edit,
+    apply_edits,
+    read_clip_records,
+    read_edits,
+    write_edits,
+    write_manifest,
+)
+from higgs_lora.dataset.page import render_page
+from higgs_lora.dataset.report import manifest_name
+from higgs_lora.errors import DataError, HiggsLoraError
+from higgs_lora.fileio import write_text_atomic
 
 MAX_BODY = 16 * 2**20
 _LOCK = threading.Lock()  # one save at a time

@@ -20,13 +20,13 @@ from typing import Any
 
 from transformers import TrainerCallback
 
-from ..errors import HiggsLoraError
-from ..fileio import write_text_atomic
-from ..recipe import TINY, Recipe
-from ..speak import TrainingSpeaker
-from .metrics import normalise
-from .score import ADAPTER, Scorer, SystemFigures, aggregate, speak_sample
-from .voice import TrainingVoice, training_voice
+from higgs_lora.errors import HiggsLoraError
+from higgs_lora.evaluate.metrics import normalise
+from higgs_lora.evaluate.score import ADAPTER, Scorer, SystemFigures, aggregate, speak_sample
+from higgs_lora.evaluate.voice import TrainingVoice, training_voice
+from higgs_lora.fileio import write_text_atomic
+from higgs_lora.recipe import TINY, Recipe
+from higgs_lora.speak import TrainingSpeaker
 
 BEST = "best"
 HIGHER_IS_BETTER = {"similarity": True, "wer": False, "cer": False, "loss": False}

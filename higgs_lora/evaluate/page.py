@@ -7,11 +7,11 @@ import html
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..fileio import atomic_path, write_text_atomic
+from higgs_lora.fileio import atomic_path, write_text_atomic
 
 if TYPE_CHECKING:
-    from .run import EvalReport
-    from .score import Sample, SystemFigures
+    from higgs_lora.evaluate.run import EvalReport
+    from higgs_lora.evaluate.score import Sample, SystemFigures
 
 
 def _pct(value: float) -> str:

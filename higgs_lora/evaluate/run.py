@@ -21,11 +21,11 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
-from ..errors import HiggsLoraError, OutputExistsError
-from . import metrics
-from .score import ADAPTER, BASE, Sample, Scorer, SystemFigures, aggregate, speak_sample
-from .texts import BUILTIN_TEXTS, read_texts
-from .voice import TrainingVoice
+from higgs_lora.errors import HiggsLoraError, OutputExistsError
+from higgs_lora.evaluate import metrics
+from higgs_lora.evaluate.score import ADAPTER, BASE, Sample, Scorer, SystemFigures, aggregate, speak_sample
+from higgs_lora.evaluate.texts import BUILTIN_TEXTS, read_texts
+from higgs_lora.evaluate.voice import TrainingVoice
 
 
 @dataclass
@@ -48,7 +48,7 @@ class EvalReport:
         }
 
     def summary(self) -> str:
-        from .page import summary
+        from higgs_lora.evaluate.page import summary
 
         return summary(self)
 
@@ -78,11 +78,17 @@ def evaluate_adapter(
     """
     import torch
 
-    from ..adapter import adapter_base, adapter_config, check_fits, load_adapter, trained_model_config
-    from ..checkpoints import checkpoints as list_checkpoints
-    from ..model.load import load_audio_tokenizer, load_text_tokenizer, pick_runtime
-    from ..recipe import TINY
-    from ..speak import choose_speech_quantization, make_speaker
+    from higgs_lora.adapter import (
+        adapter_base,
+        adapter_config,
+        check_fits,
+        load_adapter,
+        trained_model_config,
+    )
+    from higgs_lora.checkpoints import checkpoints as list_checkpoints
+    from higgs_lora.model.load import load_audio_tokenizer, load_text_tokenizer, pick_runtime
+    from higgs_lora.recipe import TINY
+    from higgs_lora.speak import choose_speech_quantization, make_speaker
 
     folder = Path(adapter)
     adapter_config(folder)
@@ -201,7 +207,7 @@ def evaluate_adapter(
 
 def _adapter_recipe(folder: Path) -> tuple[Any, dict[str, Any]]:
     """The recipe saved beside the adapter, and its metrics.json (steps, data path, held-out texts)."""
-    from ..recipe import load_recipe
+    from higgs_lora.recipe import load_recipe
 
     if not (folder / "recipe.toml").is_file():
         raise HiggsLoraError(
@@ -214,7 +220,7 @@ def _adapter_recipe(folder: Path) -> tuple[Any, dict[str, Any]]:
 
 
 def _voice(recipe: Any, facts: dict[str, Any], data: str | Path | None) -> TrainingVoice:
-    from .voice import training_voice
+    from higgs_lora.evaluate.voice import training_voice
 
     path = Path(data) if data is not None else (Path(facts["data_path"]) if facts.get("data_path") else None)
     if path is None:
@@ -242,7 +248,7 @@ def _sentences(texts: str | Path | list[str] | None, facts: dict[str, Any]) -> l
 
 
 def _other_adapter(against: str, base: str) -> Path | None:
-    from ..adapter import adapter_base, adapter_config
+    from higgs_lora.adapter import adapter_base, adapter_config
 
     if against == BASE:
         return None
@@ -280,8 +286,8 @@ class _active:
 
 
 def _write(report: EvalReport, staging: Path) -> None:
-    from ..fileio import write_text_atomic
-    from .page import plot_figures, write_page
+    from higgs_lora.evaluate.page import plot_figures, write_page
+    from higgs_lora.fileio import write_text_atomic
 
     write_text_atomic(staging / "eval.json", json.dumps(report.to_json(), indent=2) + "\n")
     plot_figures(report, staging / "metrics.png")

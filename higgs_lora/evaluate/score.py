@@ -9,8 +9,8 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
-from . import metrics
-from .voice import TrainingVoice
+from higgs_lora.evaluate import metrics
+from higgs_lora.evaluate.voice import TrainingVoice
 
 BASE = "base"
 ADAPTER = "adapter"
@@ -84,13 +84,13 @@ class Scorer:
 
     @property
     def asr_name(self) -> str:
-        from ..asr import default_asr_model
+        from higgs_lora.asr import default_asr_model
 
         return self.asr or default_asr_model(self.device)
 
     def score(self, samples: list[Sample], audio: list[np.ndarray], sample_rate: int, progress: bool) -> None:
         """Fill transcript, WER/CER and similarity of each sample in place."""
-        from ..asr import TINY, Transcriber
+        from higgs_lora.asr import TINY, Transcriber
 
         if self._transcriber is None:
             tokens = TINY_ASR_TOKENS if self.asr == TINY else None

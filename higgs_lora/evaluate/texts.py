@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..errors import HiggsLoraError
+from higgs_lora.errors import HiggsLoraError
 
 BUILTIN_TEXTS: tuple[str, ...] = (
     "Hello.",

@@ -1,8 +1,14 @@
 """Model side, for any backend: loading (4-bit or not), LoRA, layer checkpointing, the hub, the tiny model."""
 
-from .checkpointing import enable_layer_checkpointing
-from .load import Runtime, load_audio_tokenizer, load_base_model, load_text_tokenizer, pick_runtime
-from .lora import apply_lora, target_regex
+from higgs_lora.model.checkpointing import enable_layer_checkpointing
+from higgs_lora.model.load import (
+    Runtime,
+    load_audio_tokenizer,
+    load_base_model,
+    load_text_tokenizer,
+    pick_runtime,
+)
+from higgs_lora.model.lora import apply_lora, target_regex
 
 __all__ = [
     "Runtime",

@@ -21,7 +21,7 @@ from torch.utils.checkpoint import checkpoint
 
 def decoder_layers(model: nn.Module) -> nn.ModuleList:
     """The decoder layers of a Higgs model of any backend, also when wrapped by PEFT."""
-    from ..backends import backend_of
+    from higgs_lora.backends import backend_of
 
     base = model.get_base_model() if hasattr(model, "get_base_model") else model
     return backend_of(base).decoder_layers(base)

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..errors import ModelError
-from ..recipe import PINNED_REVISIONS, TINY
+from higgs_lora.errors import ModelError
+from higgs_lora.recipe import PINNED_REVISIONS, TINY
 
 SEMANTIC_TEACHER_ID = "bosonai/hubert_base"  # hard-coded in boson's HiggsAudioTokenizer (~L92)
 NATIVE_MODEL_TYPES = ("higgs_audio_v2", "higgs_audio_v2_tokenizer")
@@ -96,7 +96,7 @@ def check_audio_tokenizer_layout(name: str, revision: str | None, layout: str = 
 
 def check_layouts(config: Any) -> None:
     """Both checks for a recipe's `[model]` against its backend, before any heavy work."""
-    from ..backends import backend_for
+    from higgs_lora.backends import backend_for
 
     layout = backend_for(config).layout
     if config.base != TINY:
@@ -192,7 +192,7 @@ def planned_downloads(config: Any, estimated_base_bytes: int | None = None) -> l
 
 def _needs_semantic_teacher(config: Any) -> bool:
     """boson's audio tokenizer fetches its HuBERT separately; the native one ships it in its own repo."""
-    from ..backends import resolve
+    from higgs_lora.backends import resolve
 
     if config.audio_tokenizer == TINY or (config.semantic_teacher and is_local(config.semantic_teacher)):
         return False

@@ -25,7 +25,7 @@ from torch import nn
 
 class DeferredTextHead:
     def __init__(self, model: nn.Module) -> None:
-        from ..backends import backend_of
+        from higgs_lora.backends import backend_of
 
         base = model.get_base_model() if hasattr(model, "get_base_model") else model
         module = backend_of(base).text_head(base)

@@ -17,11 +17,11 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..backends import backend_for
-from ..errors import ModelError
-from ..recipe import TINY, ModelConfig
-from . import tiny
-from .compat import keep_4bit_weights_as_loaded
+from higgs_lora.backends import backend_for
+from higgs_lora.errors import ModelError
+from higgs_lora.model import tiny
+from higgs_lora.model.compat import keep_4bit_weights_as_loaded
+from higgs_lora.recipe import TINY, ModelConfig
 
 log = logging.getLogger(__name__)
 

@@ -8,9 +8,9 @@ from peft import LoraConfig as PeftLoraConfig
 from peft import PeftModel, get_peft_model
 from torch import nn
 
-from ..backends import backend_of
-from ..errors import ModelError
-from ..recipe import LoraConfig
+from higgs_lora.backends import backend_of
+from higgs_lora.errors import ModelError
+from higgs_lora.recipe import LoraConfig
 
 
 def target_regex(config: LoraConfig, patterns: dict[str, str]) -> str:

@@ -17,8 +17,7 @@ from higgs_lora.backends.native.collate import (
     revert_delay,
 )
 from higgs_lora.backends.native.prompt import chatml_tokens
-
-from .conftest import SYSTEM_PROMPT
+from tests.native.conftest import SYSTEM_PROMPT
 
 EOS, BOS, AUDIO = 1025, 1024, 128016
 

@@ -15,8 +15,7 @@ from higgs_lora.backends import get
 from higgs_lora.backends.native.collate import NativeCollator, NativeSample
 from higgs_lora.backends.native.prompt import chatml_tokens
 from higgs_lora.loss import higgs_loss
-
-from .conftest import SYSTEM_PROMPT
+from tests.native.conftest import SYSTEM_PROMPT
 
 bnb = pytest.importorskip("bitsandbytes")
 STEPS = 100

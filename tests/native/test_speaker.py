@@ -5,8 +5,7 @@ from __future__ import annotations
 import torch
 
 from higgs_lora.backends import get
-
-from .conftest import SYSTEM_PROMPT
+from tests.native.conftest import SYSTEM_PROMPT
 
 
 def test_sampling_is_seeded_and_a_cut_stream_reports_not_stopped(native_text_tokenizer, native_codec) -> None:

@@ -14,8 +14,7 @@ from higgs_lora.backends.native.collate import NativeCollator, NativeSample
 from higgs_lora.backends.native.model import NativeHiggsForLoRA
 from higgs_lora.backends.native.prompt import chatml_tokens
 from higgs_lora.loss import higgs_loss
-
-from .conftest import SYSTEM_PROMPT
+from tests.native.conftest import SYSTEM_PROMPT
 
 
 class _LossTrainer(Trainer):

@@ -3,7 +3,7 @@
 The only package of the kit that imports boson_multimodal.
 """
 
-from .backend import BosonBackend
+from higgs_lora.backends.boson.backend import BosonBackend
 
 BACKEND = BosonBackend()
 

@@ -12,15 +12,15 @@ import torch
 from boson_multimodal.audio_processing import higgs_audio_tokenizer as module
 from boson_multimodal.audio_processing.higgs_audio_tokenizer import load_higgs_audio_tokenizer
 
-from ...errors import ModelError
-from ...model.hub import SEMANTIC_TEACHER_ID, audio_tokenizer_folder
-from ...recipe import TINY
+from higgs_lora.errors import ModelError
+from higgs_lora.model.hub import SEMANTIC_TEACHER_ID, audio_tokenizer_folder
+from higgs_lora.recipe import TINY
 
 
 def load_audio_tokenizer(config: Any, device: torch.device | str = "cpu") -> Any:
     """The recipe's audio tokenizer at its revision (checked to be in boson's layout first)."""
     if config.audio_tokenizer == TINY:
-        from .tiny import build_tiny_audio_tokenizer
+        from higgs_lora.backends.boson.tiny import build_tiny_audio_tokenizer
 
         return build_tiny_audio_tokenizer().to(device)
     folder = audio_tokenizer_folder(config.audio_tokenizer, config.audio_tokenizer_revision)

@@ -12,7 +12,7 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-from ..base import Backend
+from higgs_lora.backends.base import Backend
 
 
 class BosonBackend(Backend):
@@ -38,8 +38,8 @@ class BosonBackend(Backend):
         return HiggsAudioModel
 
     def load_base_model(self, source: str, revision: str | None, **kwargs: Any) -> nn.Module:
-        from ...model.compat import allow_bnb_on_cpu
-        from .shim import HiggsAudioForLoRA
+        from higgs_lora.backends.boson.shim import HiggsAudioForLoRA
+        from higgs_lora.model.compat import allow_bnb_on_cpu
 
         with allow_bnb_on_cpu():
             return HiggsAudioForLoRA.from_pretrained(source, revision=revision, **kwargs)
@@ -70,50 +70,50 @@ class BosonBackend(Backend):
 
     # -- the built-in tiny model ---------------------------------------------------------------------
     def tiny_model_dir(self) -> Path:
-        from .tiny import tiny_model_dir
+        from higgs_lora.backends.boson.tiny import tiny_model_dir
 
         return tiny_model_dir()
 
     def tiny_audio_tokenizer(self) -> Any:
-        from .tiny import build_tiny_audio_tokenizer
+        from higgs_lora.backends.boson.tiny import build_tiny_audio_tokenizer
 
         return build_tiny_audio_tokenizer()
 
     # -- tokenizers ----------------------------------------------------------------------------------
     def load_audio_tokenizer(self, config: Any, device: torch.device | str) -> Any:
-        from .audio import load_audio_tokenizer
+        from higgs_lora.backends.boson.audio import load_audio_tokenizer
 
         return load_audio_tokenizer(config, device)
 
     def audio_tokenizer_facts(self, config: dict[str, Any]) -> tuple[float, int]:
-        from .audio import meta_tokenizer_facts
+        from higgs_lora.backends.boson.audio import meta_tokenizer_facts
 
         return meta_tokenizer_facts(config)
 
     def tiny_audio_tokenizer_facts(self) -> tuple[float, int]:
-        from ...model.tiny import TINY_AUDIO_TOKENIZER_CONFIG, tiny_hubert_config
-        from .audio import meta_tokenizer_facts
+        from higgs_lora.backends.boson.audio import meta_tokenizer_facts
+        from higgs_lora.model.tiny import TINY_AUDIO_TOKENIZER_CONFIG, tiny_hubert_config
 
         return meta_tokenizer_facts(TINY_AUDIO_TOKENIZER_CONFIG, tiny_hubert_config())
 
     # -- data ----------------------------------------------------------------------------------------
     def encode_example(self, example: Any, text_tokenizer: Any, system_prompt: str) -> Any:
-        from .samples import encode_example
+        from higgs_lora.backends.boson.samples import encode_example
 
         return encode_example(example, text_tokenizer, system_prompt)
 
     def example_length(self, example: Any, text_tokenizer: Any, system_prompt: str, codebooks: int) -> int:
-        from .samples import example_length
+        from higgs_lora.backends.boson.samples import example_length
 
         return example_length(example, text_tokenizer, system_prompt, codebooks)
 
     def training_collator(self, config: Any) -> Any:
-        from .collate import TrainingCollator
+        from higgs_lora.backends.boson.collate import TrainingCollator
 
         return TrainingCollator(config)
 
     def probe_batch(self, config: Any, text_tokenizer: Any, device: Any) -> dict[str, Any]:
-        from .collate import probe_batch
+        from higgs_lora.backends.boson.collate import probe_batch
 
         return probe_batch(config, text_tokenizer, device)
 
@@ -127,7 +127,7 @@ class BosonBackend(Backend):
         kv_cache_lengths: tuple[int, ...] = (1024, 4096),
         capture_cuda_graphs: bool = False,
     ) -> Any:
-        from .speaker import Speaker
+        from higgs_lora.backends.boson.speaker import Speaker
 
         return Speaker(
             model, text_tokenizer, audio_tokenizer, system_prompt, kv_cache_lengths, capture_cuda_graphs

@@ -62,7 +62,7 @@ class TrainingCollator:
 
 def probe_batch(config: Any, text_tokenizer: Any, device: Any) -> dict[str, Any]:
     """A fixed batch through the training pipeline (reference + target audio, seeded random codes)."""
-    from .samples import chatml_sample, tokenize_chatml
+    from higgs_lora.backends.boson.samples import chatml_sample, tokenize_chatml
 
     generator = torch.Generator().manual_seed(0)
     codes = torch.randint(

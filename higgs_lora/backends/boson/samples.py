@@ -12,9 +12,9 @@ import torch
 from boson_multimodal.data_types import AudioContent, ChatMLSample, Message
 from boson_multimodal.dataset.chatml_dataset import ChatMLDatasetSample, prepare_chatml_sample
 
-from ...data.cache import codes_frames, load_codes
-from ...data.samples import Example
-from ...errors import DataError
+from higgs_lora.data.cache import codes_frames, load_codes
+from higgs_lora.data.samples import Example
+from higgs_lora.errors import DataError
 
 
 def chatml_sample(

@@ -19,10 +19,10 @@ import torch
 from boson_multimodal.dataset.chatml_dataset import ChatMLDatasetSample
 from boson_multimodal.model.higgs_audio.utils import revert_delay_pattern
 
-from ...errors import HiggsLoraError
-from ...speak import DEFAULT_SYSTEM_PROMPT, ReferenceCodes, Speech, check_reference, check_text
-from .collate import higgs_collator
-from .samples import chatml_sample, tokenize_chatml
+from higgs_lora.backends.boson.collate import higgs_collator
+from higgs_lora.backends.boson.samples import chatml_sample, tokenize_chatml
+from higgs_lora.errors import HiggsLoraError
+from higgs_lora.speak import DEFAULT_SYSTEM_PROMPT, ReferenceCodes, Speech, check_reference, check_text
 
 
 class Speaker:

@@ -6,7 +6,7 @@ subclass, loading, target patterns), `tiny` (seeded tiny model and codec), `code
 duck type), `speaker` (generation), `backend` (the `Backend` contract).
 """
 
-from .backend import NativeBackend
+from higgs_lora.backends.native.backend import NativeBackend
 
 BACKEND = NativeBackend()
 

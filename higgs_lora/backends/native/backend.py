@@ -12,8 +12,8 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-from ..base import Backend
-from . import codec, collate, model, tiny
+from higgs_lora.backends.base import Backend
+from higgs_lora.backends.native import codec, collate, model, tiny
 
 
 class NativeBackend(Backend):
@@ -40,7 +40,7 @@ class NativeBackend(Backend):
 
         from transformers import HiggsAudioV2Config, LlamaConfig
 
-        from ..layouts import boson_config_from_native
+        from higgs_lora.backends.layouts import boson_config_from_native
 
         fields = {k: v for k, v in config.items() if k not in ("architectures", "transformers_version")}
         boson = boson_config_from_native(HiggsAudioV2Config.from_dict(fields).to_dict())
@@ -98,7 +98,7 @@ class NativeBackend(Backend):
         kv_cache_lengths: tuple[int, ...] = (1024, 4096),
         capture_cuda_graphs: bool = False,
     ) -> Any:
-        from .speaker import NativeSpeaker
+        from higgs_lora.backends.native.speaker import NativeSpeaker
 
         return NativeSpeaker(
             model, text_tokenizer, audio_tokenizer, system_prompt, kv_cache_lengths, capture_cuda_graphs

@@ -55,7 +55,7 @@ class NativeAudioTokenizer:
 
 
 def tiny_audio_tokenizer() -> NativeAudioTokenizer:
-    from .tiny import build_tiny_codec
+    from higgs_lora.backends.native.tiny import build_tiny_codec
 
     return NativeAudioTokenizer(build_tiny_codec())
 
@@ -66,7 +66,7 @@ def load_audio_tokenizer(config: Any, device: torch.device | str) -> NativeAudio
         return tiny_audio_tokenizer().to(device)
     from transformers import HiggsAudioV2TokenizerModel
 
-    from ...errors import ModelError
+    from higgs_lora.errors import ModelError
 
     try:
         model = HiggsAudioV2TokenizerModel.from_pretrained(
@@ -85,13 +85,13 @@ def audio_tokenizer_facts(config: dict[str, Any] | None) -> tuple[float, int]:
     """(frames per second, weight bytes) of a codec config.json (None: the tiny codec), built on meta."""
     from transformers import HiggsAudioV2TokenizerConfig, HiggsAudioV2TokenizerModel
 
-    from .tiny import tiny_codec_config
+    from higgs_lora.backends.native.tiny import tiny_codec_config
 
     if config is None:
         codec_config = tiny_codec_config()
     else:
         if config.get("model_type") != "higgs_audio_v2_tokenizer":
-            from ...errors import ModelError
+            from higgs_lora.errors import ModelError
 
             raise ModelError(
                 f"an audio tokenizer config with model_type {config.get('model_type')!r} is not in "

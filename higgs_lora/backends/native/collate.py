@@ -21,8 +21,8 @@ from typing import Any
 
 import torch
 
-from ...data.cache import codes_frames, load_codes
-from .prompt import IGNORE, chatml_tokens
+from higgs_lora.backends.native.prompt import IGNORE, chatml_tokens
+from higgs_lora.data.cache import codes_frames, load_codes
 
 AUDIO_IN_TOKEN = 128015
 """`<|AUDIO|>`: a user/system audio placeholder. The native config knows only the audio-out id."""

@@ -21,10 +21,10 @@ import numpy as np
 import torch
 from transformers import GenerationConfig
 
-from ...errors import HiggsLoraError
-from ...speak import DEFAULT_SYSTEM_PROMPT, ReferenceCodes, Speech, check_reference, check_text
-from .collate import NativeCollator, NativeSample, revert_delay
-from .prompt import IGNORE, SPEAK_SUFFIX, chatml_tokens
+from higgs_lora.backends.native.collate import NativeCollator, NativeSample, revert_delay
+from higgs_lora.backends.native.prompt import IGNORE, SPEAK_SUFFIX, chatml_tokens
+from higgs_lora.errors import HiggsLoraError
+from higgs_lora.speak import DEFAULT_SYSTEM_PROMPT, ReferenceCodes, Speech, check_reference, check_text
 
 RAS_WINDOW = 7
 RAS_MAX_REPEATS = 2
