@@ -83,10 +83,10 @@ def setup(folder: Path, count: int, batch: int) -> None:
 
     from benchmarks.proxy import proxy_checkpoint, synthetic_samples
     from higgs_lora.backends import get
-    from higgs_lora.backends.layouts import convert_checkpoint_folder
+    from higgs_lora.conversion.files import convert_checkpoint_folder
+    from higgs_lora.core.schema import ModelConfig
     from higgs_lora.data import SpeechDataset
     from higgs_lora.model import load_text_tokenizer
-    from higgs_lora.recipe import ModelConfig
 
     boson = proxy_checkpoint(folder / "boson")
     native = folder / "native"
@@ -112,12 +112,12 @@ def run_variant(name: str, folder: Path, steps: int, batch: int, threads: int) -
     from torch.utils.data import DataLoader
 
     from higgs_lora import backends
+    from higgs_lora.core.schema import LoraConfig, ModelConfig
     from higgs_lora.data import SpeechDataset
-    from higgs_lora.data.samples import Example
-    from higgs_lora.loss import higgs_loss
+    from higgs_lora.higgs.examples import Example
+    from higgs_lora.higgs.loss import higgs_loss
     from higgs_lora.model import apply_lora, enable_layer_checkpointing, load_base_model, load_text_tokenizer
     from higgs_lora.model.lean import DeferredTextHead
-    from higgs_lora.recipe import LoraConfig, ModelConfig
 
     base_rss = rss()
     manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))

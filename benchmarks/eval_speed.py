@@ -29,7 +29,7 @@ def main() -> None:
     args = parser.parse_args()
 
     import higgs_lora
-    from higgs_lora.evaluate.texts import BUILTIN_TEXTS
+    from higgs_lora.core.texts import BUILTIN_TEXTS
     from tests.helpers import smoke_recipe
 
     with tempfile.TemporaryDirectory(prefix="eval-speed-") as folder:

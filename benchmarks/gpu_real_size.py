@@ -27,8 +27,8 @@ def write_random_checkpoint(folder: Path) -> Path:
     import torch
     from boson_multimodal.model.higgs_audio import HiggsAudioConfig, HiggsAudioModel
 
-    from higgs_lora.model.tiny import build_tiny_text_tokenizer
-    from higgs_lora.plan import KNOWN_CONFIGS
+    from higgs_lora.backends.tiny import build_tiny_text_tokenizer
+    from higgs_lora.planning.sizes import KNOWN_CONFIGS
 
     if (folder / "config.json").is_file():
         return folder
@@ -62,12 +62,13 @@ def main() -> int:
     from higgs_lora.backends.boson import BACKEND
     from higgs_lora.backends.boson.collate import TrainingCollator
     from higgs_lora.data.cache import CodesCache
-    from higgs_lora.data.samples import Example, SpeechDataset
+    from higgs_lora.data.samples import SpeechDataset
+    from higgs_lora.higgs.examples import Example
     from higgs_lora.model import apply_lora, enable_layer_checkpointing, load_base_model, load_text_tokenizer
     from higgs_lora.model.load import pick_runtime
-    from higgs_lora.plan import plan
-    from higgs_lora.train import training_arguments
-    from higgs_lora.trainer import HiggsTrainer
+    from higgs_lora.planning.training import plan
+    from higgs_lora.training.arguments import training_arguments
+    from higgs_lora.training.trainer import HiggsTrainer
 
     folder = write_random_checkpoint(Path(args.folder))
     # The voice-clone recipe at r=16, on the random real-size checkpoint: what users run.

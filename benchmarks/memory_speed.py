@@ -37,12 +37,12 @@ def run_variant(variant: str, folder: Path, steps: int, batch: int) -> dict:
     from benchmarks.proxy import proxy_checkpoint, synthetic_samples
     from higgs_lora.backends.boson import BACKEND
     from higgs_lora.backends.boson.collate import TrainingCollator
+    from higgs_lora.core.schema import LoraConfig, ModelConfig
     from higgs_lora.data import SpeechDataset
-    from higgs_lora.loss import higgs_loss
+    from higgs_lora.higgs.loss import higgs_loss
     from higgs_lora.model import apply_lora, enable_layer_checkpointing, load_base_model, load_text_tokenizer
     from higgs_lora.model.lean import DeferredTextHead
-    from higgs_lora.recipe import LoraConfig, ModelConfig
-    from higgs_lora.train import padding_fraction
+    from higgs_lora.verbs.train import padding_fraction
 
     torch.manual_seed(0)
     base_rss = rss()

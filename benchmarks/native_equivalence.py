@@ -47,7 +47,7 @@ def save(folder: Path) -> None:
     from higgs_lora.backends.boson.collate import probe_batch
     from higgs_lora.backends.boson.shim import HiggsAudioForLoRA
     from higgs_lora.backends.boson.tiny import build_tiny_model
-    from higgs_lora.model.tiny import build_tiny_text_tokenizer
+    from higgs_lora.backends.tiny import build_tiny_text_tokenizer
 
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
@@ -146,7 +146,8 @@ def check(folder: Path) -> dict[str, Any]:
     from safetensors.torch import load_file
     from transformers import HiggsAudioV2ForConditionalGeneration
 
-    from higgs_lora.backends.layouts import convert_adapter, convert_checkpoint_folder
+    from higgs_lora.conversion.adapters import convert_adapter
+    from higgs_lora.conversion.files import convert_checkpoint_folder
 
     probe = load_file(str(folder / "probe.safetensors"))
     native_dir = folder / "native-model"
@@ -212,7 +213,7 @@ def config_round_trip() -> dict[str, Any]:
     1026) → boson → native again: every field the native class reads must come back unchanged."""
     from transformers import HiggsAudioV2Config
 
-    from higgs_lora.backends.layouts import boson_config_from_native, native_config_from_boson
+    from higgs_lora.higgs.configs import boson_config_from_native, native_config_from_boson
 
     original = HiggsAudioV2Config(codebook_size=1026).to_dict()
     again = native_config_from_boson(boson_config_from_native(original))

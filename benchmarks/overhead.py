@@ -30,9 +30,9 @@ def build(folder: Path, steps: int):
     from benchmarks.proxy import proxy_checkpoint, synthetic_samples
     from higgs_lora.backends.boson import BACKEND
     from higgs_lora.backends.boson.collate import TrainingCollator
+    from higgs_lora.core.schema import LoraConfig, ModelConfig
     from higgs_lora.data import SpeechDataset
     from higgs_lora.model import apply_lora, enable_layer_checkpointing, load_base_model, load_text_tokenizer
-    from higgs_lora.recipe import LoraConfig, ModelConfig
 
     torch.manual_seed(0)
     config = ModelConfig(base=str(proxy_checkpoint(folder / "proxy")), compute_dtype="float32")
@@ -49,7 +49,7 @@ def build(folder: Path, steps: int):
 def run_trainer(folder: Path, steps: int) -> float:
     from transformers import TrainerCallback, TrainingArguments
 
-    from higgs_lora.trainer import HiggsTrainer
+    from higgs_lora.training.trainer import HiggsTrainer
 
     model, dataset, collator = build(folder, steps)
     stamps: list[float] = []
@@ -75,7 +75,7 @@ def run_loop(folder: Path, steps: int) -> float:
     import torch
     from torch.utils.data import DataLoader, RandomSampler
 
-    from higgs_lora.loss import higgs_loss
+    from higgs_lora.higgs.loss import higgs_loss
     from higgs_lora.model.lean import DeferredTextHead
 
     model, dataset, collator = build(folder, steps)

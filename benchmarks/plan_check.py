@@ -75,13 +75,13 @@ def measure(case: Case, base: str, folder: Path) -> tuple[int, int]:
     from benchmarks.proxy import synthetic_samples
     from higgs_lora.backends.boson import BACKEND
     from higgs_lora.backends.boson.collate import TrainingCollator
+    from higgs_lora.core.schema import LoraConfig, ModelConfig, Recipe
     from higgs_lora.data import SpeechDataset
-    from higgs_lora.data.samples import Example
-    from higgs_lora.loss import higgs_loss
+    from higgs_lora.higgs.examples import Example
+    from higgs_lora.higgs.loss import higgs_loss
     from higgs_lora.model import apply_lora, enable_layer_checkpointing, load_base_model, load_text_tokenizer
     from higgs_lora.model.lean import DeferredTextHead
-    from higgs_lora.plan import SampleShape, plan
-    from higgs_lora.recipe import LoraConfig, ModelConfig, Recipe
+    from higgs_lora.planning.training import SampleShape, plan
 
     model_config = ModelConfig(base=base, quantization="nf4", compute_dtype="float32")
     lora = LoraConfig(r=16, alpha=32, dropout=case.dropout, targets=["attention", "audio_ffn"])
@@ -138,11 +138,11 @@ def measure(case: Case, base: str, folder: Path) -> tuple[int, int]:
 def measure_speech(base: str, folder: Path, seconds: float = 2.0) -> tuple[int, int]:
     """(measured peak of one `speak` beyond the weights, plan's estimate of it), float32 on CPU."""
     from higgs_lora.backends.boson.tiny import build_tiny_audio_tokenizer
+    from higgs_lora.backends.speech import make_speaker
+    from higgs_lora.core.schema import ModelConfig
     from higgs_lora.model.load import load_base_model, load_text_tokenizer
-    from higgs_lora.plan import _config
-    from higgs_lora.plan_inference import REFERENCE_SECONDS, generation_parts
-    from higgs_lora.recipe import ModelConfig
-    from higgs_lora.speak import make_speaker
+    from higgs_lora.planning.inference import REFERENCE_SECONDS, generation_parts
+    from higgs_lora.planning.sizes import architecture
     from tests.helpers import write_clip
 
     config = ModelConfig(
@@ -159,7 +159,7 @@ def measure_speech(base: str, folder: Path, seconds: float = 2.0) -> tuple[int, 
         )
 
     measured = step_peak_bytes(speak_once)
-    predicted = sum(size for _, size in generation_parts(config, _config(config), 4))
+    predicted = sum(size for _, size in generation_parts(config, architecture(config), 4))
     return measured, predicted
 
 
@@ -167,10 +167,10 @@ def measure_merge(folder: Path) -> tuple[int, int]:
     """(measured peak of a whole fp32 `merge` on CPU, plan's estimate), for a random tiny adapter."""
     import json
 
-    from higgs_lora.merge import merge
+    from higgs_lora.core.schema import LoraConfig, ModelConfig
     from higgs_lora.model import apply_lora, load_base_model
-    from higgs_lora.plan_inference import merge_plan
-    from higgs_lora.recipe import LoraConfig, ModelConfig
+    from higgs_lora.planning.inference import merge_plan
+    from higgs_lora.verbs.merge import merge
 
     config = ModelConfig(base="tiny-random", quantization="none", compute_dtype="float32")
     lora = apply_lora(load_base_model(config), LoraConfig(r=8, targets=["attention", "audio_ffn", "heads"]))

@@ -22,7 +22,7 @@ def proxy_checkpoint(folder: Any) -> Any:
     import torch
     from boson_multimodal.model.higgs_audio import HiggsAudioModel
 
-    from higgs_lora.model.tiny import build_tiny_text_tokenizer
+    from higgs_lora.backends.tiny import build_tiny_text_tokenizer
 
     folder = Path(folder)
     if not (folder / "config.json").is_file():
@@ -43,7 +43,7 @@ def synthetic_samples(
     import torch
 
     from higgs_lora.data.cache import CodesCache
-    from higgs_lora.data.samples import Example
+    from higgs_lora.higgs.examples import Example
 
     folder = Path(folder)
     rng = random.Random(seed)

@@ -19,7 +19,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from higgs_lora import load_recipe
 from higgs_lora.backends.boson.tiny import build_tiny_audio_tokenizer
-from higgs_lora.data import prepare
+from higgs_lora.verbs.prepare import prepare
 from tests.hostile_data import (
     KEPT,
     build_ljspeech_cases,

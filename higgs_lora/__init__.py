@@ -12,27 +12,61 @@ Everything the CLI does is a function here:
     higgs_lora.build_dataset(["podcast.mp3"], "data/my-voice")   # recordings → clips + manifest
     higgs_lora.evaluate_adapter("adapters/smoke")  # adapters/smoke/eval/: WER, similarity, stopping
 
-Heavy libraries (torch, transformers, peft) are imported on first use, not here.
+This package is the top of the house (docs/architecture.md): it imports from every layer and nothing
+imports it. Names are loaded on first use, so `import higgs_lora` costs nothing until one is asked for.
 """
 
 from __future__ import annotations
 
+import importlib
 from typing import TYPE_CHECKING, Any
 
-# Functions that share a name with a submodule (`train`) are imported eagerly: importing the
-# submodule later would otherwise rebind the package attribute to the module. Their modules keep
-# heavy imports inside functions, so this stays cheap.
-from higgs_lora.adapter import AdapterInfo, list_adapters, load_adapter, read_adapter
-from higgs_lora.backends.layouts import convert_adapter
-from higgs_lora.errors import DataError, HiggsLoraError, ModelError, OutputExistsError, RecipeError
-from higgs_lora.export import ChecksumError, export, import_adapter, verify_checksums
-from higgs_lora.merge import MergeMismatchError, MergeResult, merge
-from higgs_lora.plan import MemoryPlan, plan
-from higgs_lora.recipe import Recipe, load_recipe
-from higgs_lora.speak import Speech, make_speaker, speak
-from higgs_lora.train import TrainResult, train
+from higgs_lora.core.version import __version__
 
-__version__ = "0.1.0"
+# public name → the module that defines it
+_API = {
+    "AdapterInfo": "higgs_lora.adapter.files",
+    "list_adapters": "higgs_lora.adapter.files",
+    "read_adapter": "higgs_lora.adapter.files",
+    "load_adapter": "higgs_lora.adapter.fit",
+    "TrainedSetup": "higgs_lora.adapter.setup",
+    "adapter_setup": "higgs_lora.adapter.setup",
+    "recipe_setup": "higgs_lora.adapter.setup",
+    "HiggsAudioForLoRA": "higgs_lora.backends.boson.shim",  # boson environment only
+    "Speech": "higgs_lora.backends.speech",
+    "make_speaker": "higgs_lora.backends.speech",
+    "convert_adapter": "higgs_lora.conversion.adapters",
+    "Transcriber": "higgs_lora.asr",
+    "DataError": "higgs_lora.core.errors",
+    "HiggsLoraError": "higgs_lora.core.errors",
+    "ModelError": "higgs_lora.core.errors",
+    "OutputExistsError": "higgs_lora.core.errors",
+    "RecipeError": "higgs_lora.core.errors",
+    "load_recipe": "higgs_lora.core.recipe",
+    "Recipe": "higgs_lora.core.schema",
+    "build_dataset": "higgs_lora.dataset.build",
+    "check_dataset": "higgs_lora.dataset.check",
+    "save_dataset_edits": "higgs_lora.dataset.review",
+    "EvalReport": "higgs_lora.evaluate.report",
+    "higgs_loss": "higgs_lora.higgs.loss",
+    "MemoryPlan": "higgs_lora.planning.training",
+    "plan": "higgs_lora.planning.training",
+    "evaluate_adapter": "higgs_lora.verbs.evaluate",
+    "ChecksumError": "higgs_lora.verbs.export",
+    "export": "higgs_lora.verbs.export",
+    "import_adapter": "higgs_lora.verbs.export",
+    "verify_checksums": "higgs_lora.verbs.export",
+    "MergeMismatchError": "higgs_lora.verbs.merge",
+    "MergeResult": "higgs_lora.verbs.merge",
+    "merge": "higgs_lora.verbs.merge",
+    "RecipePlan": "higgs_lora.verbs.plan",
+    "plan_recipe": "higgs_lora.verbs.plan",
+    "prepare": "higgs_lora.verbs.prepare",
+    "speak": "higgs_lora.verbs.speak",
+    "TrainResult": "higgs_lora.verbs.train",
+    "train": "higgs_lora.verbs.train",
+}
+_RENAMED = {"save_dataset_edits": "save_edits"}
 
 __all__ = [
     "AdapterInfo",
@@ -48,9 +82,13 @@ __all__ = [
     "OutputExistsError",
     "Recipe",
     "RecipeError",
+    "RecipePlan",
     "Speech",
     "TrainResult",
+    "TrainedSetup",
     "Transcriber",
+    "__version__",
+    "adapter_setup",
     "build_dataset",
     "check_dataset",
     "convert_adapter",
@@ -64,41 +102,45 @@ __all__ = [
     "make_speaker",
     "merge",
     "plan",
+    "plan_recipe",
     "prepare",
     "read_adapter",
+    "recipe_setup",
     "save_dataset_edits",
     "speak",
     "train",
     "verify_checksums",
 ]
 
-_LAZY = {
-    "prepare": ("data.prepare", "prepare"),
-    "HiggsAudioForLoRA": ("backends.boson.shim", "HiggsAudioForLoRA"),  # boson environment only
-    "higgs_loss": ("loss", "higgs_loss"),
-    "build_dataset": ("dataset.build", "build_dataset"),
-    "check_dataset": ("dataset.check", "check_dataset"),
-    "save_dataset_edits": ("dataset.review", "save_edits"),
-    "Transcriber": ("asr", "Transcriber"),
-    "evaluate_adapter": ("evaluate.run", "evaluate_adapter"),
-    "EvalReport": ("evaluate.run", "EvalReport"),
-}
-
 if TYPE_CHECKING:
+    from higgs_lora.adapter.files import AdapterInfo, list_adapters, read_adapter
+    from higgs_lora.adapter.fit import load_adapter
+    from higgs_lora.adapter.setup import TrainedSetup, adapter_setup, recipe_setup
     from higgs_lora.asr import Transcriber
     from higgs_lora.backends.boson.shim import HiggsAudioForLoRA
-    from higgs_lora.data.prepare import prepare
+    from higgs_lora.backends.speech import Speech, make_speaker
+    from higgs_lora.conversion.adapters import convert_adapter
+    from higgs_lora.core.errors import DataError, HiggsLoraError, ModelError, OutputExistsError, RecipeError
+    from higgs_lora.core.recipe import load_recipe
+    from higgs_lora.core.schema import Recipe
     from higgs_lora.dataset.build import build_dataset
     from higgs_lora.dataset.check import check_dataset
     from higgs_lora.dataset.review import save_edits as save_dataset_edits
-    from higgs_lora.evaluate.run import EvalReport, evaluate_adapter
-    from higgs_lora.loss import higgs_loss
+    from higgs_lora.evaluate.report import EvalReport
+    from higgs_lora.higgs.loss import higgs_loss
+    from higgs_lora.planning.training import MemoryPlan, plan
+    from higgs_lora.verbs.evaluate import evaluate_adapter
+    from higgs_lora.verbs.export import ChecksumError, export, import_adapter, verify_checksums
+    from higgs_lora.verbs.merge import MergeMismatchError, MergeResult, merge
+    from higgs_lora.verbs.plan import RecipePlan, plan_recipe
+    from higgs_lora.verbs.prepare import prepare
+    from higgs_lora.verbs.speak import speak
+    from higgs_lora.verbs.train import TrainResult, train
 
 
 def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        import importlib
-
-        module, attribute = _LAZY[name]
-        return getattr(importlib.import_module(f".{module}", __name__), attribute)
+    if name in _API:
+        value = getattr(importlib.import_module(_API[name]), _RENAMED.get(name, name))
+        globals()[name] = value  # once: later lookups skip this function
+        return value
     raise AttributeError(f"module 'higgs_lora' has no attribute {name!r}")

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from higgs_lora.errors import ModelError
+from higgs_lora.core.errors import ModelError
 
 SAMPLE_RATE = 16000
 """Whisper's input rate: pass audio at this rate."""
@@ -164,7 +164,7 @@ def _load_pipeline(name: str, device: str) -> Any:
 
 
 def tiny_whisper_dir() -> Path:
-    from higgs_lora.model.tiny import cache_home
+    from higgs_lora.core.fileio import cache_home
 
     return cache_home() / f"tiny-whisper-{TINY_WHISPER_VERSION}"
 

@@ -75,7 +75,7 @@ def audio_tokenizer():
 
 @pytest.fixture(scope="session")
 def text_tokenizer():
-    from higgs_lora.model.tiny import build_tiny_text_tokenizer
+    from higgs_lora.backends.tiny import build_tiny_text_tokenizer
 
     return build_tiny_text_tokenizer()
 

@@ -105,7 +105,7 @@ def synthetic_samples(folder: Path, text_tokenizer, with_reference: bool = True,
     import torch
 
     from higgs_lora.data.cache import CodesCache
-    from higgs_lora.data.samples import Example
+    from higgs_lora.higgs.examples import Example
 
     generator = torch.Generator().manual_seed(seed)
     cache = CodesCache(folder, "synthetic")

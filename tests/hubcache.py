@@ -12,7 +12,7 @@ import json
 import shutil
 from pathlib import Path
 
-from higgs_lora.recipe import AUDIO_TOKENIZER_ID, BASE_ID, PINNED_REVISIONS
+from higgs_lora.core.hub import AUDIO_TOKENIZER_ID, BASE_ID, PINNED_REVISIONS
 
 NATIVE_SHA = "f" * 40
 HUBERT_SHA = "e" * 40
@@ -23,7 +23,7 @@ def make_hub_cache(home: Path) -> Path:
     import torch
 
     from higgs_lora.backends.boson import tiny
-    from higgs_lora.model.tiny import TINY_AUDIO_TOKENIZER_CONFIG, tiny_hubert_config
+    from higgs_lora.backends.tiny import TINY_AUDIO_TOKENIZER_CONFIG, tiny_hubert_config
 
     model_repo = _repo(home, BASE_ID)
     shutil.copytree(tiny.tiny_model_dir(), _snapshot(model_repo, PINNED_REVISIONS[BASE_ID]))

@@ -20,11 +20,21 @@ import importlib
 import importlib.util
 from typing import TYPE_CHECKING, Any
 
-from higgs_lora.errors import ModelError
+from higgs_lora.core.errors import ModelError
+from higgs_lora.core.hub import (
+    BASE_ID,
+    MODEL_TYPE_LAYOUTS,
+    PINNED_REVISIONS,
+    TINY,
+    LayoutError,
+    checkpoint_layout,
+    layout_message,
+    read_config,
+)
 
 if TYPE_CHECKING:
     from higgs_lora.backends.base import Backend
-    from higgs_lora.recipe import ModelConfig
+    from higgs_lora.core.schema import ModelConfig
 
 # name → (package, what it needs installed, the checkpoint layout its model class reads)
 BACKENDS = {
@@ -82,34 +92,30 @@ def default() -> str:
 
 
 def resolve(config: ModelConfig) -> str:
-    """The backend a recipe's `[model]` runs on: as set, or (`auto`) the one its checkpoint is written for.
+    """The backend a recipe's `[model]` runs on: as set, or (`auto`) the one its checkpoint is written for."""
+    return decide(config)[0]
+
+
+def decide(config: ModelConfig) -> tuple[str, dict[str, Any] | None]:
+    """`resolve`, with the checkpoint's config.json when it had to be read to decide (else None).
 
     `auto` reads the checkpoint's config.json (a local file, or one small download at the recipe's
     revision): `model_type` "higgs_audio" is boson's layout, "higgs_audio_v2" the native one. The tiny
     model and the official id without a revision exist in both: they take the installed backend.
     """
     if config.backend != "auto":
-        return config.backend
-    from higgs_lora.model.hub import LayoutError, checkpoint_layout, layout_message, read_config
-    from higgs_lora.recipe import BASE_ID, PINNED_REVISIONS, TINY
-
+        return config.backend, None
     if config.base == TINY or (config.base == BASE_ID and config.revision is None):
-        return default()
+        return default(), None
     if config.base == BASE_ID and config.revision == PINNED_REVISIONS[BASE_ID]:
-        return "boson"  # the pinned snapshot is boson's layout: known without asking the hub
+        return "boson", None  # the pinned snapshot is boson's layout: known without asking the hub
     checkpoint = read_config(config.base, config.revision, "[model] base")
     layout = checkpoint_layout(checkpoint, config.base)
     name = layout_backend(layout)
     if missing(name) is not None:
         found = f"model_type {checkpoint['model_type']!r}"
         raise LayoutError(layout_message("[model] base", config.base, config.revision, found, layout))
-    return name
-
-
-def decided(config: ModelConfig) -> ModelConfig:
-    """`config` with `auto` replaced by the backend it resolves to: decided once (reading the
-    checkpoint's config.json at most once) for everything a command does after."""
-    return config.model_copy(update={"backend": resolve(config)})
+    return name, checkpoint
 
 
 def backend_for(config: ModelConfig) -> Backend:
@@ -119,7 +125,5 @@ def backend_for(config: ModelConfig) -> Backend:
 
 def backend_of(model: Any) -> Backend:
     """The backend of a loaded model (PEFT-wrapped or not), from its config's model_type."""
-    from higgs_lora.model.hub import MODEL_TYPE_LAYOUTS
-
     base = model.get_base_model() if hasattr(model, "get_base_model") else model
     return get(layout_backend(MODEL_TYPE_LAYOUTS[base.config.model_type]))

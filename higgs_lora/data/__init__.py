@@ -8,8 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-# `prepare` is a function and a submodule: imported eagerly so the package attribute stays the function.
-from higgs_lora.data.prepare import PreparedClip, PreparedData, prepare
+from higgs_lora.data.prepare import PreparedClip, PreparedData, prepare_clips
 from higgs_lora.data.sources import Clip, Skip, read_clips
 
 __all__ = [
@@ -20,7 +19,7 @@ __all__ = [
     "Skip",
     "SpeechDataset",
     "build_examples",
-    "prepare",
+    "prepare_clips",
     "read_clips",
     "reference_note",
     "split_examples",
@@ -35,7 +34,8 @@ _LAZY = {
 }
 
 if TYPE_CHECKING:
-    from higgs_lora.data.samples import Example, SpeechDataset, build_examples, reference_note, split_examples
+    from higgs_lora.data.samples import SpeechDataset, build_examples, reference_note, split_examples
+    from higgs_lora.higgs.examples import Example
 
 
 def __getattr__(name: str) -> Any:

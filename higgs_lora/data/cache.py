@@ -12,9 +12,9 @@ import re
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file, save_file
 
-from higgs_lora.fileio import atomic_path
+from higgs_lora.core.fileio import atomic_path
+from higgs_lora.higgs.examples import save_codes
 
 
 class CodesCache:
@@ -32,20 +32,11 @@ class CodesCache:
 
     def put(self, entry: Path, codes: torch.Tensor, source: Path) -> None:
         with atomic_path(entry) as temporary:
-            save_file({"codes": codes.to(torch.int16).contiguous()}, str(temporary), {"source": str(source)})
+            save_codes(temporary, codes, source)
 
 
-def load_codes(entry: Path) -> torch.Tensor:
-    """Codes `[num_codebooks, frames]` as int64, ready for the collator."""
-    return load_file(str(entry))["codes"].long()
 
 
-def codes_frames(entry: Path) -> int:
-    """Number of frames of a cache entry, from its header alone."""
-    from safetensors import safe_open
-
-    with safe_open(str(entry), "pt") as handle:
-        return int(handle.get_slice("codes").get_shape()[1])
 
 
 def file_digest(path: Path) -> str:

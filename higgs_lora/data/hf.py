@@ -17,10 +17,10 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
+from higgs_lora.core.errors import DataError
+from higgs_lora.core.fileio import atomic_path
+from higgs_lora.core.schema import DataConfig
 from higgs_lora.data.sources import Clip, Skip
-from higgs_lora.errors import DataError
-from higgs_lora.fileio import atomic_path
-from higgs_lora.recipe import DataConfig
 
 
 def read_hf(data: DataConfig, base_dir: Path, audio_folder: Path, progress: bool = True) -> tuple[list[Clip], list[Skip]]:

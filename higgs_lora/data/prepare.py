@@ -1,4 +1,4 @@
-"""`prepare`: encode every usable clip once with the audio tokenizer into the codes cache.
+"""Encode every usable clip once with the audio tokenizer into the codes cache.
 
 Bad clips never stop the run: each is reported with its file and reason, and the run ends with a
 summary (kept / skipped by reason) and a machine-readable report beside the cache.
@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,12 +17,12 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
-from higgs_lora.data.audio import AudioProblem, audio_seconds, load_audio
+from higgs_lora.core.audio import AudioProblem, audio_seconds, load_audio
+from higgs_lora.core.errors import DataError
+from higgs_lora.core.fileio import write_text_atomic
+from higgs_lora.core.schema import Recipe
 from higgs_lora.data.cache import CodesCache
 from higgs_lora.data.sources import Clip, Skip, read_clips
-from higgs_lora.errors import DataError
-from higgs_lora.fileio import write_text_atomic
-from higgs_lora.recipe import Recipe
 
 log = logging.getLogger(__name__)
 SHOWN_SKIPS = 20  # the rest are in prepare-report.json
@@ -61,12 +62,11 @@ class PreparedData:
         }
 
 
-def prepare(recipe: Recipe, audio_tokenizer: Any = None, progress: bool = True) -> PreparedData:
-    """Encode what the cache lacks; `audio_tokenizer` is loaded from the recipe when not given."""
-    from higgs_lora.model.hub import check_layouts
-    from higgs_lora.model.load import audio_tokenizer_fingerprint, load_audio_tokenizer
-
-    check_layouts(recipe.model)  # codes from a tokenizer the model cannot read would be wasted work
+def prepare_clips(
+    recipe: Recipe, tokenizer_fingerprint: str, load_tokenizer: Callable[[], Any], progress: bool = True
+) -> PreparedData:
+    """Encode what the cache lacks. `recipe.model` is a resolved setup's (the `prepare` verb resolves it);
+    `load_tokenizer` is called only when some clip has no cache entry yet, so a warm cache loads nothing."""
     data = recipe.data
     root = recipe.data_path
     beside = _dataset_folder(root) if root.exists() else recipe.base_dir  # a hub id is not a folder
@@ -77,9 +77,9 @@ def prepare(recipe: Recipe, audio_tokenizer: Any = None, progress: bool = True) 
         clips, skipped = read_hf(data, recipe.base_dir, cache_root / "hf-audio", progress)
     else:
         clips, skipped = read_clips(root, data.format)
-    cache = CodesCache(cache_root, audio_tokenizer_fingerprint(recipe.model))
+    cache = CodesCache(cache_root, tokenizer_fingerprint)
     cache.remove_stale_temporaries()  # left by a run killed mid-write; never mistaken for entries
-    tokenizer = audio_tokenizer
+    tokenizer = None
     encoded = 0
 
     def codes_for(audio: Path, role: str) -> tuple[Path, float]:
@@ -94,7 +94,7 @@ def prepare(recipe: Recipe, audio_tokenizer: Any = None, progress: bool = True) 
         entry = cache.entry(audio)
         if not entry.is_file():
             if tokenizer is None:
-                tokenizer = load_audio_tokenizer(recipe.model, "cuda" if torch.cuda.is_available() else "cpu")
+                tokenizer = load_tokenizer()
             samples = load_audio(audio, tokenizer.sampling_rate)
             with torch.inference_mode():
                 codes = tokenizer.encode(samples, tokenizer.sampling_rate)

@@ -9,26 +9,17 @@ and its control tokens are labels; the reference audio is context, never a targe
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from torch.utils.data import Dataset
 
 from higgs_lora.data.prepare import PreparedClip
+from higgs_lora.higgs.examples import Example
 
 if TYPE_CHECKING:
     from higgs_lora.backends.base import Backend
 
 
-@dataclass(frozen=True)
-class Example:
-    """One training example: text to speak, its codes, and an optional reference (codes + transcript)."""
-
-    text: str
-    codes: Path
-    ref_text: str | None = None
-    ref_codes: Path | None = None
 
 
 def build_examples(clips: list[PreparedClip], reference: str, seed: int) -> list[Example]:

@@ -10,7 +10,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from higgs_lora.errors import DataError
+from higgs_lora.core.errors import DataError
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3")
 BUILT_MANIFEST = "train.jsonl"

@@ -23,7 +23,9 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
-from higgs_lora.data.audio import AudioProblem, audio_seconds, load_audio
+from higgs_lora.core.audio import AudioProblem, audio_seconds, load_audio
+from higgs_lora.core.errors import DataError, OutputExistsError
+from higgs_lora.core.fileio import atomic_path, write_text_atomic
 from higgs_lora.data.cache import file_digest
 from higgs_lora.data.sources import AUDIO_SUFFIXES
 from higgs_lora.dataset.clean import Thresholds, fingerprint, measure, normalize, problems
@@ -38,8 +40,6 @@ from higgs_lora.dataset.manifest import (
 from higgs_lora.dataset.report import BuildReport, Dropped, finish_report
 from higgs_lora.dataset.subtitles import GivenTranscript, find_transcript
 from higgs_lora.dataset.vad import VAD_RATE, Speech, detect_speech, segments_from_probabilities
-from higgs_lora.errors import DataError, OutputExistsError
-from higgs_lora.fileio import atomic_path, write_text_atomic
 
 log = logging.getLogger(__name__)
 ASR_WINDOW = Limits(min_seconds=0.0, max_seconds=30.0, max_pause_seconds=2.0, pad_seconds=0.2)

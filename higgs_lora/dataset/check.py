@@ -11,11 +11,11 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
-from higgs_lora.data.audio import AudioProblem, load_audio
+from higgs_lora.core.audio import AudioProblem, load_audio
+from higgs_lora.core.errors import DataError
 from higgs_lora.data.sources import Skip, read_clips
 from higgs_lora.dataset.clean import Thresholds, fingerprint, measure, problems
 from higgs_lora.dataset.cut import Limits
-from higgs_lora.errors import DataError
 
 
 @dataclass

@@ -20,9 +20,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from higgs_lora.core.errors import DataError
+from higgs_lora.core.fileio import write_text_atomic
 from higgs_lora.data.sources import BUILT_MANIFEST
-from higgs_lora.errors import DataError
-from higgs_lora.fileio import write_text_atomic
 
 MANIFEST = {"jsonl": BUILT_MANIFEST, "ljspeech": "metadata.csv"}
 

@@ -12,8 +12,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from higgs_lora.core.fileio import write_text_atomic
 from higgs_lora.dataset.manifest import MANIFEST, ClipRecord
-from higgs_lora.fileio import write_text_atomic
 
 
 @dataclass(frozen=True)

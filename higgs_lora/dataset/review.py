@@ -13,6 +13,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from higgs_lora.core.errors import DataError, HiggsLoraError
+from higgs_lora.core.fileio import write_text_atomic
 from higgs_lora.dataset.manifest import (
     Edit,
     apply_edits,
@@ -23,8 +25,6 @@ from higgs_lora.dataset.manifest import (
 )
 from higgs_lora.dataset.page import render_page
 from higgs_lora.dataset.report import manifest_name
-from higgs_lora.errors import DataError, HiggsLoraError
-from higgs_lora.fileio import write_text_atomic
 
 MAX_BODY = 16 * 2**20
 _LOCK = threading.Lock()  # one save at a time

@@ -20,13 +20,15 @@ from typing import Any
 
 from transformers import TrainerCallback
 
-from higgs_lora.errors import HiggsLoraError
+from higgs_lora.backends.speech import TrainingSpeaker
+from higgs_lora.core.errors import HiggsLoraError
+from higgs_lora.core.fileio import write_text_atomic
+from higgs_lora.core.hub import TINY
+from higgs_lora.core.recipe import recipe_toml
+from higgs_lora.core.schema import Recipe
 from higgs_lora.evaluate.metrics import normalise
 from higgs_lora.evaluate.score import ADAPTER, Scorer, SystemFigures, aggregate, speak_sample
 from higgs_lora.evaluate.voice import TrainingVoice, training_voice
-from higgs_lora.fileio import write_text_atomic
-from higgs_lora.recipe import TINY, Recipe
-from higgs_lora.speak import TrainingSpeaker
 
 BEST = "best"
 HIGHER_IS_BETTER = {"similarity": True, "wer": False, "cer": False, "loss": False}
@@ -148,7 +150,7 @@ def _save_best(model: Any, recipe: Recipe, folder: Path, best: dict[str, Any]) -
         model.save_pretrained(staging, safe_serialization=True, save_embedding_layers=False)
         for file in ("adapter_config.json", "adapter_model.safetensors"):
             os.replace(Path(staging) / file, folder / file)
-    write_text_atomic(folder / "recipe.toml", recipe.to_toml())
+    write_text_atomic(folder / "recipe.toml", recipe_toml(recipe))
     write_text_atomic(folder / "best.json", json.dumps(best, indent=2) + "\n")
 
 

@@ -23,7 +23,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from higgs_lora.errors import HiggsLoraError
+from higgs_lora.core.errors import HiggsLoraError
 
 SILENCE_FRAME_SECONDS = 0.02
 SILENCE_FLOOR_DB = -45.0
@@ -192,7 +192,7 @@ def speaker_encoder(name: str = "resemblyzer", device: str = "cpu") -> SpeakerEn
 
 def voice_centroid(encoder: SpeakerEncoder, clips: Sequence[Path]) -> np.ndarray:
     """Unit-length mean embedding of the clips (the training voice)."""
-    from higgs_lora.data.audio import AudioProblem, load_audio
+    from higgs_lora.core.audio import AudioProblem, load_audio
 
     embeddings = []
     for clip in clips:

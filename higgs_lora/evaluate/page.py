@@ -1,4 +1,4 @@
-"""What eval shows people: a one-screen summary, a plot of the figures per checkpoint, and an HTML page
+"""What eval shows people beyond the summary: a plot of the figures per checkpoint, and an HTML page
 to listen to every system side by side with its figures."""
 
 from __future__ import annotations
@@ -7,66 +7,22 @@ import html
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from higgs_lora.fileio import atomic_path, write_text_atomic
+from higgs_lora.core.fileio import atomic_path, write_text_atomic
+from higgs_lora.evaluate.report import headline, opt, pct, sim
 
 if TYPE_CHECKING:
-    from higgs_lora.evaluate.run import EvalReport
-    from higgs_lora.evaluate.score import Sample, SystemFigures
+    from higgs_lora.evaluate.report import EvalReport
+    from higgs_lora.evaluate.score import Sample
 
 
-def _pct(value: float) -> str:
-    return f"{value:.1%}"
 
 
-def _sim(value: float | None) -> str:
-    return f"{value:.2f}" if value is not None else "n/a"
 
 
-def _opt(value: float | None, fmt: str) -> str:
-    return format(value, fmt) if value is not None else "n/a"
 
 
-def headline(adapter: SystemFigures, other: SystemFigures) -> str:
-    """'WER 4.1% (base 3.8%), similarity 0.82 (base 0.61), 0/20 never stopped (base 1/20)'."""
-    name = other.system
-    return (
-        f"WER {_pct(adapter.wer)} ({name} {_pct(other.wer)}), "
-        f"similarity {_sim(adapter.similarity)} ({name} {_sim(other.similarity)}), "
-        f"{adapter.never_stopped}/{adapter.samples} never stopped ({name} {other.never_stopped}/{other.samples})"
-    )
 
 
-def summary(report: EvalReport) -> str:
-    settings = report.settings
-    rows = [("system", "WER", "CER", "similarity", "never stopped", "duration x", "off", "silence")]
-    for item in report.systems:
-        rows.append(
-            (
-                item.system,
-                _pct(item.wer),
-                _pct(item.cer),
-                _sim(item.similarity),
-                f"{item.never_stopped}/{item.samples}",
-                _opt(item.duration_ratio, ".2f"),
-                str(item.duration_off),
-                _opt(item.silence_share, ".0%"),
-            )
-        )
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    table = [
-        "  " + "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in rows
-    ]
-    return "\n".join(
-        [
-            f"eval of {report.adapter}: {settings['texts']} sentences ({settings['held_out_texts']} held out), "
-            f"seed {settings['seed']}, up to {settings['max_seconds']:g} s each",
-            *table,
-            headline(report.systems[0], report.systems[1]),
-            f"  ASR {settings['asr']} ({settings['language']}); speaker encoder {settings['speaker_model']}; "
-            f"duration x: generated / expected at {settings['chars_per_second']:.1f} chars/s",
-            f"  → {report.out}/ (index.html to listen, eval.json, metrics.png)",
-        ]
-    )
 
 
 def plot_figures(report: EvalReport, target: Path) -> Path:
@@ -136,9 +92,9 @@ def write_page(report: EvalReport, target: Path) -> Path:
     for item in report.systems:
         parts.append(
             f'<tr class="system" data-system="{esc(item.system)}"><td>{esc(item.system)}</td>'
-            f"<td>{_pct(item.wer)}</td><td>{_pct(item.cer)}</td><td>{_sim(item.similarity)}</td>"
-            f"<td>{item.never_stopped}/{item.samples}</td><td>{_opt(item.duration_ratio, '.2f')}</td>"
-            f"<td>{_opt(item.silence_share, '.0%')}</td></tr>"
+            f"<td>{pct(item.wer)}</td><td>{pct(item.cer)}</td><td>{sim(item.similarity)}</td>"
+            f"<td>{item.never_stopped}/{item.samples}</td><td>{opt(item.duration_ratio, '.2f')}</td>"
+            f"<td>{opt(item.silence_share, '.0%')}</td></tr>"
         )
     parts += [
         "</table>",
@@ -165,10 +121,10 @@ def write_page(report: EvalReport, target: Path) -> Path:
 def _cell(sample: Sample) -> str:
     esc = html.escape
     stopped = "stopped" if sample.stopped else '<span class="bad">never stopped</span>'
-    wer = "n/a" if sample.wer != sample.wer else _pct(sample.wer)
+    wer = "n/a" if sample.wer != sample.wer else pct(sample.wer)
     return (
         f'<td class="sample"><audio controls preload="none" src="{esc(sample.wav)}"></audio>'
-        f"<div class=fig>WER {wer} · similarity {_sim(sample.similarity)} · "
+        f"<div class=fig>WER {wer} · similarity {sim(sample.similarity)} · "
         f"{sample.seconds:.1f} s of {sample.expected_seconds:.1f} s expected · {stopped} · "
         f"silence {sample.silence_share:.0%}</div>"
         f"<div class=fig>heard: “{esc(sample.transcript)}”</div></td>"

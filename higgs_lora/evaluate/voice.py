@@ -10,11 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from higgs_lora.data.audio import AudioProblem, audio_seconds
+from higgs_lora.core.audio import AudioProblem, audio_seconds
+from higgs_lora.core.errors import HiggsLoraError
+from higgs_lora.core.schema import Recipe
 from higgs_lora.data.sources import read_clips
-from higgs_lora.errors import HiggsLoraError
 from higgs_lora.evaluate.metrics import speaking_rate
-from higgs_lora.recipe import Recipe
 
 VOICE_CLIPS = 16
 """At most this many training clips (evenly spread over the data set) make the voice centroid."""

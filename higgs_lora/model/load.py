@@ -17,11 +17,11 @@ from typing import Any
 import torch
 from torch import nn
 
-from higgs_lora.backends import backend_for
-from higgs_lora.errors import ModelError
-from higgs_lora.model import tiny
-from higgs_lora.model.compat import keep_4bit_weights_as_loaded
-from higgs_lora.recipe import TINY, ModelConfig
+from higgs_lora.backends import backend_for, tiny
+from higgs_lora.backends.compat import keep_4bit_weights_as_loaded
+from higgs_lora.core.errors import ModelError
+from higgs_lora.core.hub import TINY, check_audio_tokenizer_layout, check_model_layout
+from higgs_lora.core.schema import ModelConfig
 
 log = logging.getLogger(__name__)
 
@@ -119,6 +119,11 @@ def load_audio_tokenizer(config: ModelConfig, device: torch.device | str = "cpu"
     return backend_for(config).load_audio_tokenizer(config, device)
 
 
+def load_tokenizers(config: ModelConfig, device: torch.device | str = "cpu") -> tuple[Any, Any]:
+    """(text tokenizer, audio tokenizer on `device`): what a Speaker takes beside its model."""
+    return load_text_tokenizer(config), load_audio_tokenizer(config, device)
+
+
 def audio_tokenizer_fingerprint(config: ModelConfig) -> str:
     """Identifies the tokenizer in cache keys: codes from another tokenizer (or revision) are never reused."""
     name = config.audio_tokenizer
@@ -139,3 +144,16 @@ def audio_tokenizer_fingerprint(config: ModelConfig) -> str:
 
 def _at(revision: str | None) -> str:
     return f" at revision {revision!r}" if revision else ""
+
+
+def check_layouts(config: Any) -> None:
+    """Both checks for a recipe's `[model]` against its backend, before any heavy work."""
+    from higgs_lora.backends import backend_for
+
+    layout = backend_for(config).layout
+    if config.base != TINY:
+        check_model_layout(config.base, config.revision, layout=layout)
+    if config.audio_tokenizer != TINY:
+        check_audio_tokenizer_layout(config.audio_tokenizer, config.audio_tokenizer_revision, layout)
+
+

@@ -9,8 +9,8 @@ from peft import PeftModel, get_peft_model
 from torch import nn
 
 from higgs_lora.backends import backend_of
-from higgs_lora.errors import ModelError
-from higgs_lora.recipe import LoraConfig
+from higgs_lora.core.errors import ModelError
+from higgs_lora.core.schema import LoraConfig
 
 
 def target_regex(config: LoraConfig, patterns: dict[str, str]) -> str:

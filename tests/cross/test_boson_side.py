@@ -18,8 +18,9 @@ from safetensors.torch import load_file
 from benchmarks.native_equivalence import TOLERANCE, native_inputs, save
 from higgs_lora.backends.boson.collate import probe_batch
 from higgs_lora.backends.boson.shim import HiggsAudioForLoRA
-from higgs_lora.backends.layouts import adapter_layout, convert_adapter, convert_checkpoint_folder
-from higgs_lora.model.tiny import build_tiny_text_tokenizer
+from higgs_lora.backends.tiny import build_tiny_text_tokenizer
+from higgs_lora.conversion.adapters import adapter_layout, convert_adapter
+from higgs_lora.conversion.files import convert_checkpoint_folder
 from tests.cross import written_by_the_other_suite
 
 

@@ -14,9 +14,11 @@ import higgs_lora
 from higgs_lora import ModelError
 from higgs_lora.backends.boson.collate import probe_batch
 from higgs_lora.backends.boson.tiny import tiny_config
-from higgs_lora.backends.layouts import LAYOUT_FILE, adapter_layout, convert_checkpoint_folder, to_native_key
+from higgs_lora.backends.tiny import build_tiny_text_tokenizer
 from higgs_lora.cli import main
-from higgs_lora.model.tiny import build_tiny_text_tokenizer
+from higgs_lora.conversion.adapters import adapter_layout
+from higgs_lora.conversion.files import convert_checkpoint_folder
+from higgs_lora.higgs.layouts import LAYOUT_FILE, to_native_key
 from tests.helpers import smoke_recipe
 
 pytestmark = pytest.mark.slow

@@ -17,7 +17,7 @@ import pytest
 import soundfile
 
 import higgs_lora
-from higgs_lora.errors import HiggsLoraError
+from higgs_lora.core.errors import HiggsLoraError
 from tests.e2e.test_resume_and_reload import Crash, CrashAtStep
 from tests.helpers import run_cli, smoke_recipe
 
@@ -60,9 +60,7 @@ def test_train_resume_merge_speak_in_cuda_mixed_precision(
 
     import importlib
 
-    speak_module = importlib.import_module(
-        "higgs_lora.speak"
-    )  # the module (the package's `speak` is the verb)
+    speak_module = importlib.import_module("higgs_lora.verbs.speak")  # the module, not the verb
 
     prompts: list[str] = []
     original = speak_module.make_speaker

@@ -19,7 +19,7 @@ from safetensors.torch import load_file
 
 import higgs_lora
 from higgs_lora import HiggsLoraError
-from higgs_lora.model.tiny import build_tiny_text_tokenizer
+from higgs_lora.backends.tiny import build_tiny_text_tokenizer
 from tests.helpers import installed_backend, run_cli, smoke_recipe
 
 
@@ -89,16 +89,14 @@ def trained(tmp_path_factory: pytest.TempPathFactory, codes_cache_dir: Path) -> 
         '\n\n[samples]\ntexts = ["Hi."]\nevery_steps = 2\nmax_seconds = 0.3',
         name="judged",
     )
-    speak_module = importlib.import_module(
-        "higgs_lora.speak"
-    )  # the module (the package's `speak` is the verb)
-    build = speak_module.make_speaker
+    speech_module = importlib.import_module("higgs_lora.backends.speech")  # where TrainingSpeaker builds
+    build = speech_module.make_speaker
 
     def counted(*args, **kwargs):
         SPEAKERS_BUILT.append(1)
         return build(*args, **kwargs)
 
-    with mock.patch.object(speak_module, "make_speaker", counted):
+    with mock.patch.object(speech_module, "make_speaker", counted):
         return higgs_lora.train(recipe, progress=False).adapter_dir
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from higgs_lora.recipe import AUDIO_TOKENIZER_ID, BASE_ID, PINNED_REVISIONS
+from higgs_lora.core.hub import AUDIO_TOKENIZER_ID, BASE_ID, PINNED_REVISIONS
 from tests.helpers import SMOKE_DATA, run_cli
 from tests.hubcache import make_hub_cache
 

@@ -17,7 +17,7 @@ from safetensors.torch import load_file, save_file
 
 import higgs_lora
 from higgs_lora import ChecksumError, HiggsLoraError, MergeMismatchError, ModelError, OutputExistsError
-from higgs_lora.model.tiny import build_tiny_text_tokenizer
+from higgs_lora.backends.tiny import build_tiny_text_tokenizer
 from tests.helpers import installed_backend, smoke_recipe
 
 pytestmark = pytest.mark.slow
@@ -211,7 +211,7 @@ def test_bf16_adapter_merges_into_fp16_base(adapter: Path, tmp_path: Path) -> No
 
 
 def test_merge_above_tolerance_writes_nothing(adapter: Path, tmp_path: Path) -> None:
-    with mock.patch.dict("higgs_lora.merge.TOLERANCE", {"bf16": 0.0}), pytest.raises(MergeMismatchError):
+    with mock.patch.dict("higgs_lora.verbs.merge.TOLERANCE", {"bf16": 0.0}), pytest.raises(MergeMismatchError):
         higgs_lora.merge(adapter, out=tmp_path / "never", dtype="bf16")
     assert not (tmp_path / "never").exists()
     assert not list(tmp_path.glob(".never*"))

@@ -18,8 +18,8 @@ from transformers import TrainerCallback
 
 import higgs_lora
 from higgs_lora import HiggsLoraError, RecipeError
-from higgs_lora.checkpoints import COMPLETE
-from higgs_lora.errors import TrainingStopped
+from higgs_lora.core.errors import TrainingStopped
+from higgs_lora.training.checkpoints import COMPLETE
 from tests.helpers import smoke_recipe
 
 pytestmark = pytest.mark.slow
@@ -124,7 +124,7 @@ def test_full_disk_and_unwritable_output_fail_before_training(tmp_path: Path, co
     no_room = pytest.raises(
         HiggsLoraError, match=r"MB are needed for checkpoints and the adapter, 1 MB are free"
     )
-    with mock.patch("higgs_lora.checkpoints.shutil.disk_usage", return_value=full), no_room:
+    with mock.patch("higgs_lora.training.checkpoints.shutil.disk_usage", return_value=full), no_room:
         higgs_lora.train(recipe, progress=False)
     assert time.monotonic() - started < 60
     assert not (tmp_path / "adapters" / "t" / "checkpoints").exists()

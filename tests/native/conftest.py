@@ -24,7 +24,7 @@ SYSTEM_PROMPT = "Generate audio following instruction."
 
 @pytest.fixture(scope="session")
 def native_text_tokenizer():
-    from higgs_lora.model.tiny import build_tiny_text_tokenizer
+    from higgs_lora.backends.tiny import build_tiny_text_tokenizer
 
     return build_tiny_text_tokenizer()
 

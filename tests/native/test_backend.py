@@ -53,8 +53,8 @@ def test_auto_takes_the_native_backend_and_refuses_a_boson_checkpoint_with_the_w
     import pytest
 
     from higgs_lora.backends import resolve
-    from higgs_lora.model.hub import LayoutError
-    from higgs_lora.recipe import BASE_ID, ModelConfig
+    from higgs_lora.core.hub import BASE_ID, LayoutError
+    from higgs_lora.core.schema import ModelConfig
 
     assert resolve(ModelConfig(base="tiny-random")) == "native"
     assert ModelConfig(base=BASE_ID).revision is None  # the official id reads main here

@@ -33,7 +33,7 @@ def test_facts_of_the_real_layout_and_a_refusal_of_boson_configs() -> None:
     import pytest
     from transformers import DacConfig, HiggsAudioV2TokenizerConfig
 
-    from higgs_lora.errors import ModelError
+    from higgs_lora.core.errors import ModelError
 
     # transformers' conversion script's config for bosonai/higgs-audio-v2-tokenizer: hop 960 at 24 kHz
     real = HiggsAudioV2TokenizerConfig(

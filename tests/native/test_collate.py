@@ -9,14 +9,9 @@ from types import SimpleNamespace
 import torch
 from safetensors.torch import save_file
 
-from higgs_lora.backends.native.collate import (
-    NativeCollator,
-    apply_delay,
-    encode_example,
-    example_length,
-    revert_delay,
-)
-from higgs_lora.backends.native.prompt import chatml_tokens
+from higgs_lora.backends.native.collate import NativeCollator, encode_example, example_length
+from higgs_lora.higgs.chatml import chatml_tokens
+from higgs_lora.higgs.delay import revert_delay
 from tests.native.conftest import SYSTEM_PROMPT
 
 EOS, BOS, AUDIO = 1025, 1024, 128016
@@ -63,13 +58,6 @@ def test_prompt_labels_only_the_target_turns_control_tokens(native_text_tokenize
     assert text.endswith(
         "<|start_header_id|>assistant<|end_header_id|>\n\n<|audio_out_bos|><|AUDIO_OUT|><|audio_eos|><|eot_id|>"
     )
-
-
-def test_delay_pattern_round_trips() -> None:
-    codes = torch.arange(12).view(3, 4)
-    delayed = apply_delay(codes, -1, -2)
-    assert delayed.tolist() == [[0, 1, 2, 3, -2, -2], [-1, 4, 5, 6, 7, -2], [-1, -1, 8, 9, 10, 11]]
-    assert torch.equal(revert_delay(delayed), codes)
 
 
 def test_eos_is_a_target_bos_reference_and_delay_fill_are_not(

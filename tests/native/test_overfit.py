@@ -13,8 +13,8 @@ import torch
 
 from higgs_lora.backends import get
 from higgs_lora.backends.native.collate import NativeCollator, NativeSample
-from higgs_lora.backends.native.prompt import chatml_tokens
-from higgs_lora.loss import higgs_loss
+from higgs_lora.higgs.chatml import chatml_tokens
+from higgs_lora.higgs.loss import higgs_loss
 from tests.native.conftest import SYSTEM_PROMPT
 
 bnb = pytest.importorskip("bitsandbytes")

@@ -12,8 +12,8 @@ from transformers import Trainer, TrainerCallback, TrainingArguments
 
 from higgs_lora.backends.native.collate import NativeCollator, NativeSample
 from higgs_lora.backends.native.model import NativeHiggsForLoRA
-from higgs_lora.backends.native.prompt import chatml_tokens
-from higgs_lora.loss import higgs_loss
+from higgs_lora.higgs.chatml import chatml_tokens
+from higgs_lora.higgs.loss import higgs_loss
 from tests.native.conftest import SYSTEM_PROMPT
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from higgs_lora.asr import DEFAULT_CPU_MODEL, DEFAULT_GPU_MODEL, Transcriber, Transcript, default_asr_model
-from higgs_lora.errors import ModelError
+from higgs_lora.core.errors import ModelError
 
 
 @pytest.fixture(scope="module")

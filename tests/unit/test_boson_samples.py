@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from higgs_lora.errors import DataError
+from higgs_lora.core.errors import DataError
 
 
 def test_a_conversation_boson_cannot_tokenize_is_a_clear_error_at_every_call_site(

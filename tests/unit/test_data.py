@@ -9,8 +9,9 @@ import pytest
 import soundfile
 
 from higgs_lora import DataError, load_recipe
-from higgs_lora.data import prepare, read_clips
-from higgs_lora.data.cache import load_codes
+from higgs_lora.data import read_clips
+from higgs_lora.higgs.examples import load_codes
+from higgs_lora.verbs.prepare import prepare
 from tests.helpers import write_clip
 
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from higgs_lora import DataError, RecipeError, load_recipe
-from higgs_lora.data import prepare
+from higgs_lora.verbs.prepare import prepare
 from tests.helpers import SMOKE_DATA
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from higgs_lora.core.errors import DataError
 from higgs_lora.dataset.clean import (
     Thresholds,
     clipped_fraction,
@@ -18,7 +19,6 @@ from higgs_lora.dataset.clean import (
     snr_db,
 )
 from higgs_lora.dataset.subtitles import find_transcript, read_cues
-from higgs_lora.errors import DataError
 
 RATE = 24000
 

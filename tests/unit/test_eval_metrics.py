@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from higgs_lora import HiggsLoraError
+from higgs_lora.core.texts import BUILTIN_TEXTS, TRAINING_TEXTS, read_texts
 from higgs_lora.evaluate import metrics
-from higgs_lora.evaluate.texts import BUILTIN_TEXTS, TRAINING_TEXTS, read_texts
 from tests.helpers import REPO, SMOKE_DATA
 
 
@@ -74,7 +74,7 @@ def test_speaker_encoder_scores_the_same_voice_above_another() -> None:
     encoder = metrics.speaker_encoder("resemblyzer")
     smoke = sorted((SMOKE_DATA / "wavs").glob("*.wav"))
     centroid = metrics.voice_centroid(encoder, smoke[:8])
-    from higgs_lora.data.audio import load_audio
+    from higgs_lora.core.audio import load_audio
 
     def score(path) -> float:
         similarity = metrics.similarity(encoder.embed(load_audio(path, 16000), 16000), centroid)

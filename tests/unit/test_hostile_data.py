@@ -11,8 +11,8 @@ import time
 from pathlib import Path
 
 from higgs_lora import load_recipe
-from higgs_lora.data import prepare
-from higgs_lora.data.cache import load_codes
+from higgs_lora.higgs.examples import load_codes
+from higgs_lora.verbs.prepare import prepare
 from tests.helpers import write_clip
 from tests.hostile_data import (
     KEPT,

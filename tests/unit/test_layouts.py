@@ -16,20 +16,19 @@ from safetensors.torch import load_file, save_file
 from higgs_lora import HiggsLoraError, OutputExistsError, convert_adapter
 from higgs_lora.backends.boson import BACKEND
 from higgs_lora.backends.boson.tiny import build_tiny_model
-from higgs_lora.backends.layouts import (
+from higgs_lora.conversion.adapters import adapter_layout
+from higgs_lora.conversion.files import convert_checkpoint_folder
+from higgs_lora.core.hub import BASE_ID, PINNED_REVISIONS
+from higgs_lora.higgs.configs import boson_config_from_native, native_config_from_boson
+from higgs_lora.higgs.layouts import (
     LAYOUT_FILE,
-    adapter_layout,
-    boson_config_from_native,
-    convert_checkpoint_folder,
     convert_state_dict,
     convert_targets,
     detect_layout,
     key_layout,
-    native_config_from_boson,
     to_boson_key,
     to_native_key,
 )
-from higgs_lora.recipe import BASE_ID, PINNED_REVISIONS
 
 # Module names of transformers' HiggsAudioV2ForConditionalGeneration (modeling_higgs_audio_v2.py, 5.x),
 # written out from that file: the rename must land on exactly these.

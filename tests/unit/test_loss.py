@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 
 from higgs_lora.backends.boson.tiny import build_tiny_model
-from higgs_lora.loss import higgs_loss
+from higgs_lora.higgs.loss import higgs_loss
 from tests.helpers import synthetic_batch
 
 EOS, AUDIO_OUT_BOS, AUDIO_EOS, EOT = 1025, 128013, 128012, 128009
@@ -100,9 +100,9 @@ def test_no_text_targets_gives_zero_text_loss_not_nan() -> None:
 
 
 def test_deferred_text_head_gives_the_same_loss_and_gradients(tmp_path: Path, text_tokenizer) -> None:
+    from higgs_lora.core.schema import LoraConfig, ModelConfig
     from higgs_lora.model import apply_lora, load_base_model
     from higgs_lora.model.lean import DeferredTextHead
-    from higgs_lora.recipe import LoraConfig, ModelConfig
 
     batch, _ = synthetic_batch(tmp_path, text_tokenizer)
     label_audio_ids = batch.pop("label_audio_ids")

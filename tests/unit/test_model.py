@@ -14,10 +14,10 @@ from torch import nn
 from higgs_lora import ModelError
 from higgs_lora.backends.boson import BACKEND
 from higgs_lora.backends.boson.tiny import build_tiny_model
-from higgs_lora.loss import higgs_loss
+from higgs_lora.core.schema import LoraConfig, ModelConfig
+from higgs_lora.higgs.loss import higgs_loss
 from higgs_lora.model import apply_lora, enable_layer_checkpointing, load_base_model, target_regex
 from higgs_lora.model.lora import matching_modules
-from higgs_lora.recipe import LoraConfig, ModelConfig
 from tests.helpers import synthetic_batch
 
 TINY = ModelConfig(base="tiny-random", audio_tokenizer="tiny-random")
@@ -171,14 +171,14 @@ def test_speak_and_merge_choose_full_precision_only_where_it_fits_the_gpu(tmp_pa
 
     from safetensors.torch import save_file
 
-    from higgs_lora.merge import merge_runtime
+    from higgs_lora.core.schema import ModelConfig
     from higgs_lora.model.load import Runtime
-    from higgs_lora.recipe import ModelConfig
-    from higgs_lora.speak import choose_speech_quantization
+    from higgs_lora.planning.inference import speech_quantization
+    from higgs_lora.verbs.merge import merge_runtime
 
     real = ModelConfig(compute_dtype="bfloat16")
     gpu = Runtime(torch.device("cuda", 0), torch.bfloat16)
-    assert choose_speech_quantization(real, Runtime(torch.device("cpu"), torch.float32)) == "none"
+    assert speech_quantization(real, Runtime(torch.device("cpu"), torch.float32)) == "none"
     save_file(
         {"base_model.model.x.lora_A.weight": torch.zeros(16, 3072)},
         str(tmp_path / "adapter_model.safetensors"),
@@ -189,6 +189,6 @@ def test_speak_and_merge_choose_full_precision_only_where_it_fits_the_gpu(tmp_pa
             mock.patch("torch.cuda.is_available", return_value=True),
             mock.patch("torch.cuda.current_device", return_value=0),
         ):
-            assert choose_speech_quantization(real, gpu) == speech
+            assert speech_quantization(real, gpu) == speech
             assert merge_runtime("auto", real, tmp_path).device.type == merge_device
     assert merge_runtime("cpu", real, tmp_path).device.type == "cpu"

@@ -8,17 +8,24 @@ import pytest
 
 from higgs_lora import load_recipe
 from higgs_lora.backends.boson import BACKEND
+from higgs_lora.core.schema import ModelConfig
 from higgs_lora.model import load_base_model
-from higgs_lora.plan import GIB, _meta_model, loaded_weight_bytes, parse_bytes, plan, predicted_weight_bytes
-from higgs_lora.recipe import ModelConfig
+from higgs_lora.planning.sizes import (
+    GIB,
+    loaded_weight_bytes,
+    meta_model,
+    parse_bytes,
+    predicted_weight_bytes,
+)
+from higgs_lora.planning.training import plan
 
 REPO = Path(__file__).resolve().parents[2]
 
 
 def predicted_for(base: str, quantization: str, double_quant: bool, dtype_bytes: int = 4) -> int:
-    from higgs_lora.plan import _config
+    from higgs_lora.planning.sizes import architecture
 
-    meta = _meta_model(_config(ModelConfig(base=base)))
+    meta = meta_model(architecture(ModelConfig(base=base)))
     return predicted_weight_bytes(
         meta, quantization, double_quant, dtype_bytes, BACKEND.full_precision_modules
     )
@@ -100,7 +107,7 @@ def test_plan_predicts_the_memory_a_training_step_allocates(tmp_path: Path, chec
 
 
 def test_plan_predicts_every_verb_and_what_the_kit_will_choose_on_a_12gb_card() -> None:
-    from higgs_lora.plan_inference import plan_verbs
+    from higgs_lora.planning.inference import plan_verbs
 
     recipe = load_recipe(REPO / "recipes" / "single-speaker-12gb.toml")
     full, nf4, merge_gpu, merge_cpu = plan_verbs(recipe, parse_bytes("12GB"))
@@ -136,8 +143,8 @@ def test_listening_while_training_is_counted_in_the_training_plan() -> None:
 def test_the_frame_rate_comes_from_the_audio_tokenizer_not_its_name(tmp_path: Path) -> None:
     import json
 
-    from higgs_lora.model.tiny import TINY_AUDIO_TOKENIZER_CONFIG
-    from higgs_lora.plan_inference import audio_tokenizer_facts
+    from higgs_lora.backends.tiny import TINY_AUDIO_TOKENIZER_CONFIG
+    from higgs_lora.planning.inference import audio_tokenizer_facts
 
     assert audio_tokenizer_facts(ModelConfig(audio_tokenizer="tiny-random"))[0] == 50.0  # 16 kHz / 320
     folder = tmp_path / "my-codec"

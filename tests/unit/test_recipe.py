@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from higgs_lora import RecipeError, load_recipe
+from higgs_lora.core.recipe import recipe_toml
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -88,5 +89,5 @@ def test_overrides_are_validated_too(tmp_path: Path) -> None:
 
 def test_saved_recipe_round_trips(tmp_path: Path) -> None:
     recipe = load_recipe(REPO / "recipes" / "smoke.toml")
-    again = write(tmp_path, recipe.to_toml())
+    again = write(tmp_path, recipe_toml(recipe))
     assert load_recipe(again).model_dump(exclude={"source"}) == recipe.model_dump(exclude={"source"})

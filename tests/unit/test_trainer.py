@@ -11,7 +11,7 @@ import pytest
 import torch
 from torch.utils.data import Dataset
 
-from higgs_lora.loss import higgs_loss
+from higgs_lora.higgs.loss import higgs_loss
 from tests.helpers import synthetic_batch, synthetic_samples
 
 
@@ -25,9 +25,9 @@ def tiny_trainer(
     from transformers import TrainingArguments
 
     from higgs_lora.backends.boson.collate import TrainingCollator
+    from higgs_lora.core.schema import LoraConfig, ModelConfig
     from higgs_lora.model import apply_lora, load_base_model
-    from higgs_lora.recipe import LoraConfig, ModelConfig
-    from higgs_lora.trainer import HiggsTrainer
+    from higgs_lora.training.trainer import HiggsTrainer
 
     base = load_base_model(ModelConfig(base="tiny-random", compute_dtype=compute_dtype))
     model = apply_lora(base, LoraConfig(r=4, targets=list(targets)))
@@ -116,8 +116,8 @@ def test_training_steps_in_cuda_mixed_precision_rehearsed_on_cpu(
 
 
 def test_trainer_workarounds_refuse_a_transformers_they_were_not_written_for() -> None:
-    from higgs_lora.errors import HiggsLoraError
-    from higgs_lora.trainer import accumulates_by_accelerator, trainer_version_range
+    from higgs_lora.core.errors import HiggsLoraError
+    from higgs_lora.training.trainer import accumulates_by_accelerator, trainer_version_range
 
     trainer_version_range()  # the installed, pinned version
     with pytest.raises(HiggsLoraError) as caught:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 from unittest import mock
 
@@ -12,9 +13,14 @@ import torch
 from boson_multimodal.audio_processing import higgs_audio_tokenizer as module
 from boson_multimodal.audio_processing.higgs_audio_tokenizer import load_higgs_audio_tokenizer
 
-from higgs_lora.errors import ModelError
-from higgs_lora.model.hub import SEMANTIC_TEACHER_ID, audio_tokenizer_folder
-from higgs_lora.recipe import TINY
+from higgs_lora.core.errors import ModelError
+from higgs_lora.core.hub import (
+    SEMANTIC_TEACHER_ID,
+    TINY,
+    LayoutError,
+    check_audio_tokenizer_layout,
+    layout_message,
+)
 
 
 def load_audio_tokenizer(config: Any, device: torch.device | str = "cpu") -> Any:
@@ -74,3 +80,25 @@ def meta_tokenizer_facts(config: dict[str, Any], hubert: Any = None) -> tuple[fl
         tokenizer = module.HiggsAudioTokenizer(**config, device="cpu")
     size = sum(t.numel() * t.element_size() for t in [*tokenizer.parameters(), *tokenizer.buffers()])
     return float(tokenizer.frame_rate), size
+
+
+def audio_tokenizer_folder(name: str, revision: str | None) -> Path:
+    """Local folder of a boson-layout audio tokenizer (config.json + model.pth), downloaded if needed.
+
+    boson's `load_higgs_audio_tokenizer(id)` calls `snapshot_download(id)` on `main`; we fetch the
+    pinned revision ourselves and hand it the folder. The layout is checked on config.json first, so
+    a native-layout repo is refused before its weights are downloaded.
+    """
+    what = "[model] audio_tokenizer"
+    check_audio_tokenizer_layout(name, revision)
+    if Path(name).is_dir():
+        folder = Path(name)
+    else:
+        from huggingface_hub import snapshot_download
+
+        folder = Path(snapshot_download(name, revision=revision))
+    if not (folder / "model.pth").is_file():
+        raise LayoutError(layout_message(what, name, revision, "no model.pth", "native"))
+    return folder
+
+

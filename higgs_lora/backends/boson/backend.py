@@ -39,7 +39,7 @@ class BosonBackend(Backend):
 
     def load_base_model(self, source: str, revision: str | None, **kwargs: Any) -> nn.Module:
         from higgs_lora.backends.boson.shim import HiggsAudioForLoRA
-        from higgs_lora.model.compat import allow_bnb_on_cpu
+        from higgs_lora.backends.compat import allow_bnb_on_cpu
 
         with allow_bnb_on_cpu():
             return HiggsAudioForLoRA.from_pretrained(source, revision=revision, **kwargs)
@@ -92,7 +92,7 @@ class BosonBackend(Backend):
 
     def tiny_audio_tokenizer_facts(self) -> tuple[float, int]:
         from higgs_lora.backends.boson.audio import meta_tokenizer_facts
-        from higgs_lora.model.tiny import TINY_AUDIO_TOKENIZER_CONFIG, tiny_hubert_config
+        from higgs_lora.backends.tiny import TINY_AUDIO_TOKENIZER_CONFIG, tiny_hubert_config
 
         return meta_tokenizer_facts(TINY_AUDIO_TOKENIZER_CONFIG, tiny_hubert_config())
 

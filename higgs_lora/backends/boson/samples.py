@@ -1,10 +1,5 @@
-"""Examples → boson-multimodal ChatML samples, tokenized by its `prepare_chatml_sample`.
-
-Layout (boson-multimodal examples/generation.py): system prompt / user text / assistant audio, with an
-optional voice-cloning prefix of user reference transcript / assistant reference audio. `start_index`
-points at the target assistant turn, so only the target audio and its control tokens are labels; the
-reference audio is context, never a target.
-"""
+"""Examples → boson-multimodal ChatML samples (the turns of `higgs.chatml.conversation`), tokenized by its
+own `prepare_chatml_sample`."""
 
 from __future__ import annotations
 
@@ -12,9 +7,10 @@ import torch
 from boson_multimodal.data_types import AudioContent, ChatMLSample, Message
 from boson_multimodal.dataset.chatml_dataset import ChatMLDatasetSample, prepare_chatml_sample
 
-from higgs_lora.data.cache import codes_frames, load_codes
-from higgs_lora.data.samples import Example
-from higgs_lora.errors import DataError
+from higgs_lora.core.errors import DataError
+from higgs_lora.higgs.chatml import conversation
+from higgs_lora.higgs.delay import stream_length
+from higgs_lora.higgs.examples import Example, codes_frames, load_codes
 
 
 def chatml_sample(
@@ -24,12 +20,10 @@ def chatml_sample(
 
     `with_target=False` gives the inference prompt (the same turns, ending after the user's text).
     """
-    messages = [Message("system", system_prompt)]
-    if ref_text is not None:
-        messages += [Message("user", ref_text), Message("assistant", AudioContent(audio_url="reference"))]
-    messages.append(Message("user", text))
-    if with_target:
-        messages.append(Message("assistant", AudioContent(audio_url="target")))
+    messages = [
+        Message(turn.role, turn.text if turn.audio is None else AudioContent(audio_url=turn.audio))
+        for turn in conversation(text, system_prompt, ref_text, with_target)
+    ]
     return ChatMLSample(messages=messages, start_index=len(messages) - 1)
 
 
@@ -73,6 +67,5 @@ def example_length(example: Example, text_tokenizer, system_prompt: str, num_cod
     sample = chatml_sample(example.text, system_prompt, example.ref_text)
     tokens, _, audio_contents, _ = tokenize_chatml(sample, text_tokenizer)
     paths = {"reference": example.ref_codes, "target": example.codes}
-    # each placeholder token becomes its frames + stream BOS/EOS + the delay pattern's tail
-    frames = sum(codes_frames(paths[c.audio_url]) + 2 + num_codebooks - 1 - 1 for c in audio_contents)
-    return len(tokens) + frames
+    # each placeholder token becomes its expanded stream (frames, BOS/EOS, the delay pattern's tail)
+    return len(tokens) + sum(stream_length(codes_frames(paths[c.audio_url]), num_codebooks) - 1 for c in audio_contents)

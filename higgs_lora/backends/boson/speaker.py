@@ -17,12 +17,18 @@ from typing import Any
 import numpy as np
 import torch
 from boson_multimodal.dataset.chatml_dataset import ChatMLDatasetSample
-from boson_multimodal.model.higgs_audio.utils import revert_delay_pattern
 
 from higgs_lora.backends.boson.collate import higgs_collator
 from higgs_lora.backends.boson.samples import chatml_sample, tokenize_chatml
-from higgs_lora.errors import HiggsLoraError
-from higgs_lora.speak import DEFAULT_SYSTEM_PROMPT, ReferenceCodes, Speech, check_reference, check_text
+from higgs_lora.backends.speech import (
+    DEFAULT_SYSTEM_PROMPT,
+    ReferenceCodes,
+    Speech,
+    check_reference,
+    check_text,
+)
+from higgs_lora.core.errors import HiggsLoraError
+from higgs_lora.higgs.delay import spoken_codes
 
 
 class Speaker:
@@ -107,7 +113,7 @@ class Speaker:
         stopped = bool((outputs[1][-1] == self.model.config.audio_stream_eos_id).any())
         codebook_size = self.model.config.audio_codebook_size
         codes = torch.cat(
-            [revert_delay_pattern(a).clip(0, codebook_size - 1)[:, 1:-1] for a in outputs[1]], 1
+            [spoken_codes(a, codebook_size) for a in outputs[1]], 1
         )
         # A stream that stopped at once has no frames, which the codec's decoder cannot take: silence.
         audio = self.audio_tokenizer.decode(codes.unsqueeze(0))[0, 0] if codes.shape[1] else np.zeros(0)

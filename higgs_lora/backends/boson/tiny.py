@@ -9,7 +9,7 @@ from pathlib import Path
 
 import torch
 
-from higgs_lora.model.tiny import (
+from higgs_lora.backends.tiny import (
     NUM_CODEBOOKS,
     TINY_AUDIO_TOKENIZER_CONFIG,
     TINY_SEED,

@@ -40,7 +40,7 @@ class NativeBackend(Backend):
 
         from transformers import HiggsAudioV2Config, LlamaConfig
 
-        from higgs_lora.backends.layouts import boson_config_from_native
+        from higgs_lora.higgs.configs import boson_config_from_native
 
         fields = {k: v for k, v in config.items() if k not in ("architectures", "transformers_version")}
         boson = boson_config_from_native(HiggsAudioV2Config.from_dict(fields).to_dict())

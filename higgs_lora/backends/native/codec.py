@@ -66,7 +66,7 @@ def load_audio_tokenizer(config: Any, device: torch.device | str) -> NativeAudio
         return tiny_audio_tokenizer().to(device)
     from transformers import HiggsAudioV2TokenizerModel
 
-    from higgs_lora.errors import ModelError
+    from higgs_lora.core.errors import ModelError
 
     try:
         model = HiggsAudioV2TokenizerModel.from_pretrained(
@@ -91,7 +91,7 @@ def audio_tokenizer_facts(config: dict[str, Any] | None) -> tuple[float, int]:
         codec_config = tiny_codec_config()
     else:
         if config.get("model_type") != "higgs_audio_v2_tokenizer":
-            from higgs_lora.errors import ModelError
+            from higgs_lora.core.errors import ModelError
 
             raise ModelError(
                 f"an audio tokenizer config with model_type {config.get('model_type')!r} is not in "

@@ -1,9 +1,7 @@
 """Examples → native training batches: the boson collator's audio layout, written out as the expanded row.
 
-boson's `HiggsAudioSampleCollator` (data_collator/higgs_audio_collator.py) wraps each audio segment
-`[BOS | codes | EOS]`, applies the delay pattern (`build_delay_pattern_mask`, model/higgs_audio/utils.py:
-row k shifted right by k, BOS before, EOS after) and labels the audio `[-100 | codes | EOS]` delayed the
-same way with -100 fill; boson's model then expands each placeholder token to its segment's frames
+boson's `HiggsAudioSampleCollator` (data_collator/higgs_audio_collator.py) wraps each audio segment in
+the delay pattern and labels it as `higgs.delay` restates; boson's model then expands each placeholder token to its segment's frames
 (`merge_input_ids_with_audio_features`). The native model takes that expanded row directly: one
 `audio_token_id` per frame, and the frames' codes as `audio_input_ids [B, frames, C]` in row order
 (`benchmarks/native_equivalence.py` proves the two give bit-identical logits). So a segment of T
@@ -21,8 +19,9 @@ from typing import Any
 
 import torch
 
-from higgs_lora.backends.native.prompt import IGNORE, chatml_tokens
-from higgs_lora.data.cache import codes_frames, load_codes
+from higgs_lora.higgs.chatml import IGNORE, chatml_tokens
+from higgs_lora.higgs.delay import stream, stream_labels, stream_length
+from higgs_lora.higgs.examples import codes_frames, load_codes
 
 AUDIO_IN_TOKEN = 128015
 """`<|AUDIO|>`: a user/system audio placeholder. The native config knows only the audio-out id."""
@@ -53,27 +52,10 @@ def encode_example(example: Any, text_tokenizer: Any, system_prompt: str) -> Nat
 
 
 def example_length(example: Any, text_tokenizer: Any, system_prompt: str, codebooks: int) -> int:
-    """Collated length before padding, from the cache headers: each placeholder → frames + C + 1."""
+    """Collated length before padding, from the cache headers: each placeholder → its expanded stream."""
     tokens, _, names = chatml_tokens(example.text, system_prompt, example.ref_text, text_tokenizer)
     paths = {"reference": example.ref_codes, "target": example.codes}
-    return len(tokens) + sum(codes_frames(Path(paths[name])) + codebooks for name in names)
-
-
-def apply_delay(codes: torch.Tensor, before: int, after: int) -> torch.Tensor:
-    """`[C, T]` → `[C, T + C - 1]`: row k shifted right by k, `before` on its left, `after` on its right."""
-    num_codebooks, frames = codes.shape
-    out = torch.full((num_codebooks, frames + num_codebooks - 1), after, dtype=codes.dtype)
-    for k in range(num_codebooks):
-        out[k, :k] = before
-        out[k, k : k + frames] = codes[k]
-    return out
-
-
-def revert_delay(delayed: torch.Tensor) -> torch.Tensor:
-    """The inverse of `apply_delay`: `[C, T + C - 1]` → `[C, T]`."""
-    num_codebooks, width = delayed.shape
-    frames = width - num_codebooks + 1
-    return torch.stack([delayed[k, k : k + frames] for k in range(num_codebooks)])
+    return len(tokens) + sum(stream_length(codes_frames(Path(paths[name])), codebooks) - 1 for name in names)
 
 
 class NativeCollator:
@@ -94,18 +76,12 @@ class NativeCollator:
         self.round_to = round_to
 
     def segment(self, codes: torch.Tensor) -> torch.Tensor:
-        """Codes `[C, T]` → the frames the model reads, `[C, T + C + 1]` (BOS, codes, EOS, delayed)."""
-        codes = codes[: self.num_codebooks].long()
-        bos = torch.full((codes.shape[0], 1), self.stream_bos, dtype=torch.long)
-        eos = torch.full((codes.shape[0], 1), self.stream_eos, dtype=torch.long)
-        return apply_delay(torch.cat([bos, codes, eos], 1), self.stream_bos, self.stream_eos)
+        """Codes `[C, T]` → the frames the model reads, `[C, T + C + 1]` (`higgs.delay.stream`)."""
+        return stream(codes[: self.num_codebooks], self.stream_bos, self.stream_eos)
 
     def segment_labels(self, codes: torch.Tensor) -> torch.Tensor:
         """`[-100 | codes | EOS]`, delayed with -100 fill: the EOS is a target, the BOS column is not."""
-        codes = codes[: self.num_codebooks].long()
-        ignore = torch.full((codes.shape[0], 1), IGNORE, dtype=torch.long)
-        eos = torch.full((codes.shape[0], 1), self.stream_eos, dtype=torch.long)
-        return apply_delay(torch.cat([ignore, codes, eos], 1), IGNORE, IGNORE)
+        return stream_labels(codes[: self.num_codebooks], self.stream_eos)
 
     def expand(self, sample: NativeSample) -> dict[str, Any]:
         """One sample's expanded row (unpadded)."""

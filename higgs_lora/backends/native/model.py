@@ -18,8 +18,8 @@ from torch import nn
 from transformers import HiggsAudioV2Config, HiggsAudioV2ForConditionalGeneration
 from transformers.utils import ModelOutput
 
-from higgs_lora.errors import ModelError
-from higgs_lora.model.compat import keep_4bit_weights_as_loaded
+from higgs_lora.backends.compat import keep_4bit_weights_as_loaded
+from higgs_lora.core.errors import ModelError
 
 FULL_PRECISION_MODULES = ["audio_lm_head", "text_lm_head"]
 """bitsandbytes quantizes every Linear but the last module by default; with the text head present that

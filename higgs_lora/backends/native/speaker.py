@@ -21,10 +21,17 @@ import numpy as np
 import torch
 from transformers import GenerationConfig
 
-from higgs_lora.backends.native.collate import NativeCollator, NativeSample, revert_delay
-from higgs_lora.backends.native.prompt import IGNORE, SPEAK_SUFFIX, chatml_tokens
-from higgs_lora.errors import HiggsLoraError
-from higgs_lora.speak import DEFAULT_SYSTEM_PROMPT, ReferenceCodes, Speech, check_reference, check_text
+from higgs_lora.backends.native.collate import NativeCollator, NativeSample
+from higgs_lora.backends.speech import (
+    DEFAULT_SYSTEM_PROMPT,
+    ReferenceCodes,
+    Speech,
+    check_reference,
+    check_text,
+)
+from higgs_lora.core.errors import HiggsLoraError
+from higgs_lora.higgs.chatml import IGNORE, SPEAK_SUFFIX, chatml_tokens
+from higgs_lora.higgs.delay import spoken_codes
 
 RAS_WINDOW = 7
 RAS_MAX_REPEATS = 2
@@ -109,7 +116,7 @@ class NativeSpeaker:
         # A stream cut by max_new_tokens before the model chose EOS holds none in its last frame.
         stopped = bool((stream[:, -1] == eos).any())
         if stream.shape[1] > config.num_codebooks + 1:
-            codes = revert_delay(stream).clip(0, config.codebook_size - 3)[:, 1:-1]
+            codes = spoken_codes(stream, config.codebook_size - 2)  # its size counts BOS and EOS
         else:
             codes = torch.zeros(config.num_codebooks, 0, dtype=torch.long)
         # A stream that stopped at once has no frames, which the codec's decoder cannot take: silence.

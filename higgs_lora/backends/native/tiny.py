@@ -12,7 +12,7 @@ from typing import Any
 
 import torch
 
-from higgs_lora.model.tiny import (
+from higgs_lora.backends.tiny import (
     NUM_CODEBOOKS,
     SPECIAL_TOKENS,
     TINY_SEED,

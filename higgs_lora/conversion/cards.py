@@ -1,0 +1,57 @@
+"""The README of a merged checkpoint, by the layout it is written in: how that layout's own loader opens
+it. Text only, so either environment writes either card."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+
+def merged_card(layout: str, result: Any, adapter_dir: Path) -> str:
+    """README.md of a merged checkpoint (a `verbs.merge.MergeResult`) in `layout`."""
+    return _boson_card(result, adapter_dir) if layout == "boson" else _native_card(result.out, result.dtype)
+
+
+def _boson_card(result: Any, adapter_dir: Path) -> str:
+    """README.md of a merged checkpoint in the boson layout (a `merge.MergeResult`): how boson-multimodal's
+    own loader and serve engine open it. Text only: it is written from either environment."""
+    tokenizer = f'"{result.audio_tokenizer}"'
+    if result.audio_tokenizer_revision:  # boson's loader fetches `main`: hand it the pinned snapshot
+        tokenizer = f'snapshot_download({tokenizer}, revision="{result.audio_tokenizer_revision}")'
+    return f"""# Merged Higgs Audio v2 checkpoint
+
+Base `{result.base}` (revision `{result.base_revision or "local"}`) with the LoRA adapter
+`{adapter_dir.name}` folded into its weights ({result.dtype}), by higgs-lora. Loads like the original:
+
+```python
+from boson_multimodal.model.higgs_audio import HiggsAudioModel
+from boson_multimodal.serve.serve_engine import HiggsAudioServeEngine
+from huggingface_hub import snapshot_download
+
+model = HiggsAudioModel.from_pretrained("{result.out}")
+engine = HiggsAudioServeEngine("{result.out}", {tokenizer})
+```
+
+Audio tokenizer: `{result.audio_tokenizer}` at revision `{result.audio_tokenizer_revision or "local"}` (not
+copied; its `main` is in a layout boson-multimodal cannot read, so load exactly that revision).
+Merge check on a probe batch: max |merged - adapted| = {result.max_abs_diff:.3g} (tolerance {result.tolerance:.3g}).
+"""
+
+
+def _native_card(out: str | Path, dtype: str) -> str:
+    """The README of a merged checkpoint written in the native layout."""
+    return f"""# Merged Higgs Audio v2 checkpoint (transformers-native layout)
+
+A LoRA adapter folded into its base ({dtype}) by higgs-lora, checked on a probe batch in the boson layout,
+then written with the key names and config of transformers >= 5.3:
+
+```python
+from transformers import HiggsAudioV2ForConditionalGeneration
+
+model = HiggsAudioV2ForConditionalGeneration.from_pretrained("{out}", use_text_head=True)
+```
+
+boson-multimodal cannot read this folder; `higgs-lora merge --layout boson` writes one it can.
+"""
+
+

@@ -1,0 +1,168 @@
+"""What the kit fetches from the Hugging Face hub, at which revision, and whether boson-multimodal reads it.
+
+On 2026-04-04 Boson rewrote `main` of the official checkpoint and audio tokenizer to the
+transformers-native layout (`model_type` "higgs_audio_v2", a flat config; the tokenizer repo without
+`model.pth`), which boson-multimodal cannot load (HIGGS_NOTES §12). The recipe pins the official ids
+to their last boson-layout snapshots (`recipe.PINNED_REVISIONS`); this module checks, from
+`config.json` alone and before any heavy work, that what a recipe names is in the layout this
+backend reads, and says what will be downloaded.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from higgs_lora.core.errors import ModelError
+
+SEMANTIC_TEACHER_ID = "bosonai/hubert_base"  # hard-coded in boson's HiggsAudioTokenizer (~L92)
+NATIVE_MODEL_TYPES = ("higgs_audio_v2", "higgs_audio_v2_tokenizer")
+# model_type in a checkpoint's config.json → the layout it is written in
+MODEL_TYPE_LAYOUTS = {"higgs_audio": "boson", "higgs_audio_v2": "native"}
+
+
+class LayoutError(ModelError):
+    """The checkpoint or tokenizer is in a layout this backend cannot read."""
+
+
+def is_local(name: str) -> bool:
+    """A local folder (or the built-in tiny model): nothing is downloaded, no revision applies."""
+    return name == TINY or Path(name).exists()
+
+
+def read_config(name: str, revision: str | None, what: str, cached_only: bool = False) -> dict[str, Any]:
+    """`config.json` of a local folder or of a hub repo at `revision` (one small download, or only the
+    local cache with `cached_only`: planning never waits on an unreachable hub)."""
+    if Path(name).is_dir():
+        file = Path(name) / "config.json"
+        if not file.is_file():
+            raise ModelError(f"{what} = {name!r}: no config.json in that folder.")
+    else:
+        from huggingface_hub import hf_hub_download
+        from huggingface_hub.errors import HFValidationError
+
+        try:
+            file = Path(hf_hub_download(name, "config.json", revision=revision, local_files_only=cached_only))
+        except (OSError, ValueError, HFValidationError) as err:
+            at = f" at revision {revision!r}" if revision else ""
+            raise ModelError(
+                f"{what} = {name!r}{at}: cannot read its config.json ({type(err).__name__}: {err}). Give "
+                "a local folder, or a hub id and revision that are cached here or reachable."
+            ) from None
+    try:
+        return json.loads(file.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as err:
+        raise ModelError(f"{file}: not valid JSON ({err.msg}, line {err.lineno}).") from None
+
+
+def check_model_layout(
+    name: str,
+    revision: str | None,
+    what: str = "[model] base",
+    cached_only: bool = False,
+    layout: str = "boson",
+    config: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Refuse a checkpoint that is not a Higgs v2 one in `layout` (the backend's); returns its config
+    (`config`: its config.json when already read)."""
+    config = config if config is not None else read_config(name, revision, what, cached_only)
+    found = checkpoint_layout(config, name, what)
+    if found != layout:
+        found_as = f"model_type {config.get('model_type')!r}"
+        raise LayoutError(layout_message(what, name, revision, found_as, found))
+    return config
+
+
+def checkpoint_layout(config: dict[str, Any], name: str, what: str = "[model] base") -> str:
+    """ "boson" or "native", from a checkpoint's config.json; anything but Higgs v2 is refused."""
+    model_type = config.get("model_type")
+    if model_type not in MODEL_TYPE_LAYOUTS:
+        raise ModelError(
+            f"{what} = {name!r} is a {model_type!r} model; Higgs Audio v2 checkpoints (model_type "
+            "'higgs_audio' or 'higgs_audio_v2') are what this kit trains, merges and speaks with. Give the Higgs base."
+        )
+    return MODEL_TYPE_LAYOUTS[model_type]
+
+
+def check_audio_tokenizer_layout(name: str, revision: str | None, layout: str = "boson") -> None:
+    """Refuse, from its config.json alone, an audio tokenizer in the other layout than `layout`."""
+    what = "[model] audio_tokenizer"
+    model_type = read_config(name, revision, what).get("model_type")
+    found = "native" if model_type in NATIVE_MODEL_TYPES else "boson"
+    if found != layout:
+        raise LayoutError(layout_message(what, name, revision, f"model_type {model_type!r}", found))
+
+
+
+
+
+
+def layout_message(what: str, name: str, revision: str | None, found: str, layout: str) -> str:
+    key = "revision" if what.endswith("base") else "audio_tokenizer_revision"
+    at = f" at revision {revision!r}" if revision else ""
+    if layout == "boson":
+        return (
+            f"{what} = {name!r}{at} is in boson-multimodal's layout ({found}), which the native backend "
+            'cannot read. Set [model] backend = "boson" and run it in the boson environment (README, '
+            "'Two backends'); `higgs-lora merge --layout native` writes a merged checkpoint this one reads."
+        )
+    pinned = PINNED_REVISIONS.get(name)
+    first = (
+        f'set [model] {key} = "{pinned}" (the last boson-layout snapshot; it is the default for this id, '
+        f"so removing your {key} line does the same)"
+        if pinned
+        else f"set [model] {key} to a revision of that repo in boson-multimodal's layout"
+    )
+    return (
+        f"{what} = {name!r}{at} is in the transformers-native layout ({found}), which boson-multimodal "
+        f"cannot read. Two ways out:\n  1. {first};\n  2. the native backend: [model] backend = "
+        "\"native\" (transformers >= 5.3, its own environment; README, 'Two backends')."
+    )
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+TINY = "tiny-random"
+
+
+BASE_ID = "bosonai/higgs-audio-v2-generation-3B-base"
+
+
+AUDIO_TOKENIZER_ID = "bosonai/higgs-audio-v2-tokenizer"
+
+
+# The last snapshots of the official repos in the layout boson-multimodal reads. On 2026-04-04 their
+# `main` moved to the transformers-native layout (HIGGS_NOTES §12), which it cannot load.
+PINNED_REVISIONS = {
+    BASE_ID: "10840182ca4ad5d9d9113b60b9bb3c1ef1ba3f84",  # 2025-07-28
+    AUDIO_TOKENIZER_ID: "9d4988fbd4ad07b4cac3a5fa462741a41810dbec",  # 2025-07-22, with model.pth
+}
+
+
+
+
+def pinned_for(config: Any) -> Any:
+    """`config` (a `ModelConfig` whose backend is decided) with the revisions that backend reads: on
+    boson, the official ids default to their pinned boson-layout snapshots, so the revision is always
+    recorded; on native they read the hub's `main`. An explicit revision always wins."""
+    if config.backend != "boson":
+        return config
+    update = {}
+    for name_key, revision_key in (("base", "revision"), ("audio_tokenizer", "audio_tokenizer_revision")):
+        name = getattr(config, name_key)
+        if getattr(config, revision_key) is None and name in PINNED_REVISIONS:
+            update[revision_key] = PINNED_REVISIONS[name]
+    return config.model_copy(update=update)
