@@ -104,8 +104,8 @@ def layout_message(what: str, name: str, revision: str | None, found: str, layou
     if layout == "boson":
         return (
             f"{what} = {name!r}{at} is in boson-multimodal's layout ({found}), which the native backend "
-            'cannot read. Set [model] backend = "boson" and run it in the boson environment (README, '
-            "'Two backends'); `higgs-lora merge --layout native` writes a merged checkpoint this one reads."
+            'cannot read. Set [model] backend = "boson" and run it in the boson environment '
+            "(docs/backends.md); `higgs-lora merge --layout native` writes a merged checkpoint this one reads."
         )
     pinned = PINNED_REVISIONS.get(name)
     first = (
@@ -117,7 +117,7 @@ def layout_message(what: str, name: str, revision: str | None, found: str, layou
     return (
         f"{what} = {name!r}{at} is in the transformers-native layout ({found}), which boson-multimodal "
         f"cannot read. Two ways out:\n  1. {first};\n  2. the native backend: [model] backend = "
-        "\"native\" (transformers >= 5.3, its own environment; README, 'Two backends')."
+        "\"native\" (transformers >= 5.3, its own environment; docs/backends.md)."
     )
 
 

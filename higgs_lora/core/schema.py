@@ -30,7 +30,7 @@ class ModelConfig(_Table):
     backend: Literal["auto", "boson", "native"] = "auto"
     """Which implementation runs it: "boson" (boson-multimodal, transformers 4.46), "native" (transformers
     >= 5.3's own Higgs v2), or "auto": the one the checkpoint's config.json is written for, among those
-    installed here (each needs its own environment; README, 'Two backends')."""
+    installed here (each needs its own environment; docs/backends.md)."""
     revision: str | None = None
     """Hub revision (commit, branch or tag) of `base`. Default: for the official id, the pinned
     boson-layout snapshot on the boson backend and `main` on the native one; `main` for any other hub

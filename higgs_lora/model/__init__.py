@@ -1,4 +1,5 @@
-"""Model side, for any backend: loading (4-bit or not), LoRA, layer checkpointing, the hub, the tiny model."""
+"""Model side, for any backend: loading (4-bit or not) and the tokenizers, LoRA, layer checkpointing, the
+deferred text head."""
 
 from higgs_lora.model.checkpointing import enable_layer_checkpointing
 from higgs_lora.model.load import (

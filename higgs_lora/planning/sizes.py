@@ -118,11 +118,13 @@ def architecture(model: Any) -> Any:
     from types import SimpleNamespace
 
     from higgs_lora.backends import backend_for
-    from higgs_lora.core.hub import PINNED_REVISIONS, check_model_layout
+    from higgs_lora.core.hub import PINNED_REVISIONS, check_model_layout, pinned_for
     from higgs_lora.higgs.configs import native_config_from_boson
     from higgs_lora.model.load import resolve_base
 
     backend = backend_for(model)
+    # A recipe not resolved by a command yet reads what its backend would: the pin, on boson.
+    model = pinned_for(model.model_copy(update={"backend": backend.name}))
     # The official architecture is fixed and ships with the kit: `plan` works offline. Any other
     # revision or checkpoint is read where it lives, and its layout checked.
     known = KNOWN_CONFIGS.get(model.base)

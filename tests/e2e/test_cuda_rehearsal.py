@@ -4,7 +4,7 @@ converts its outputs to fp32; nothing autocasts the loss), two loader worker pro
 split, listening while training, an interrupted run resumed, a merge and speech in that dtype.
 
 What cannot be rehearsed on CPU (pinned memory, paged 8-bit optimizers, CUDA graphs, NCCL) is listed
-in README, "CPU and CUDA: what differs".
+in docs/gpu-sizing.md, "CPU and CUDA: what differs".
 """
 
 from __future__ import annotations

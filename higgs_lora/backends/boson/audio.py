@@ -37,7 +37,7 @@ def load_audio_tokenizer(config: Any, device: torch.device | str = "cpu") -> Any
         raise ModelError(
             f"[model] audio_tokenizer = {config.audio_tokenizer!r}: cannot load it ({err}). Its HuBERT "
             f"comes from {config.semantic_teacher or SEMANTIC_TEACHER_ID!r}: set [model] semantic_teacher "
-            "to a local copy to load it offline (README, 'Real checkpoints')."
+            "to a local copy to load it offline (docs/real-checkpoints.md)."
         ) from None
 
 
