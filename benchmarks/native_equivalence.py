@@ -4,7 +4,7 @@ Two environments (boson-multimodal pins transformers < 4.47; the native class ne
 
     # 1. default env: tiny boson model + two random LoRA adapters + a probe batch, inputs and outputs
     PYTHONPATH=. .venv/bin/python benchmarks/native_equivalence.py save /tmp/higgs-native-fixture
-    # 2. native env: convert with higgs_lora.backends.layouts, load into HiggsAudioV2ForConditionalGeneration (+PEFT)
+    # 2. native env: convert with higgs_lora.conversion (names from higgs_lora.higgs.layouts), load into HiggsAudioV2ForConditionalGeneration (+PEFT)
     PYTHONPATH=. /work/native-venv/bin/python benchmarks/native_equivalence.py check /tmp/higgs-native-fixture
 
 `save` maps the probe batch to the native forward's arguments (see `native_inputs`), so `check` needs

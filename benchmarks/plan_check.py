@@ -13,7 +13,7 @@ dropout on the mid-size proxy (or the tiny model), in float32 compute. Each case
 With `--verbs`, the same for `speak` on the tiny model (the only one with a matching audio
 tokenizer offline): everything generation allocates besides the model's weights
 (the audio tokenizer, static KV caches, encoding a 10 s reference, the prompt's forward, sampling,
-decoding) against `plan_inference.generation_parts`.
+decoding) against `planning.inference.generation_parts`.
 """
 
 from __future__ import annotations
