@@ -77,12 +77,6 @@ def recipe_table(adapter_dir: str | Path, table: str) -> dict[str, Any]:
     return dict(tomllib.loads(file.read_text(encoding="utf-8")).get(table, {}))
 
 
-
-
-
-
-
-
 def read_adapter(adapter_dir: str | Path) -> AdapterInfo:
     folder = Path(adapter_dir)
     config = adapter_config(folder)
@@ -127,9 +121,3 @@ def list_adapters(root: str | Path = "adapters") -> list[AdapterInfo]:
     if not root.is_dir():
         return []
     return [read_adapter(p) for p in sorted(root.iterdir()) if (p / ADAPTER_CONFIG).is_file()]
-
-
-
-
-
-

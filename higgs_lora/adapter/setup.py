@@ -35,7 +35,14 @@ if TYPE_CHECKING:
 
 MERGE_RECORD = "higgs_lora_merge.json"
 # What identifies the weights an adapter was trained on; loading settings are the caller's.
-_SOURCE_KEYS = ("base", "backend", "revision", "audio_tokenizer", "audio_tokenizer_revision", "semantic_teacher")
+_SOURCE_KEYS = (
+    "base",
+    "backend",
+    "revision",
+    "audio_tokenizer",
+    "audio_tokenizer_revision",
+    "semantic_teacher",
+)
 
 
 @dataclass(frozen=True)

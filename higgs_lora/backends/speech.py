@@ -108,5 +108,3 @@ class TrainingSpeaker:
 def check_text(text: str) -> None:
     if not text or not text.strip():
         raise HiggsLoraError('--text is empty: give the words to speak, e.g. --text "Hello there."')
-
-

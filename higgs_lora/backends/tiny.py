@@ -42,8 +42,6 @@ SPECIAL_TOKENS = {
 }
 
 
-
-
 def tiny_checkpoint_dir(version: str, build_model: Callable[[], Any]) -> Path:
     """A folder holding a tiny model (`build_model()`) + the tiny text tokenizer as a normal checkpoint,
     built once per version and torch release, atomically (a concurrent builder may win the race)."""

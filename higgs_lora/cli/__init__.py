@@ -28,7 +28,11 @@ VERBS: dict[str, tuple[str, Declare, Run]] = {
         commands.prepare,
     ),
     "plan": ("predict peak GPU memory of a recipe before running it", arguments.plan, commands.plan),
-    "merge": ("fold an adapter into full-precision base weights → a checkpoint", arguments.merge, commands.merge),
+    "merge": (
+        "fold an adapter into full-precision base weights → a checkpoint",
+        arguments.merge,
+        commands.merge,
+    ),
     "convert": (
         "rename an adapter's weights between the boson and transformers-native layouts",
         arguments.convert,

@@ -109,5 +109,3 @@ def _revision_for(base: str | None, to: Layout, revision: str | None) -> str | N
     if base != BASE_ID:
         return revision
     return None if to == "native" else PINNED_REVISIONS[BASE_ID]
-
-

@@ -53,5 +53,3 @@ model = HiggsAudioV2ForConditionalGeneration.from_pretrained("{out}", use_text_h
 
 boson-multimodal cannot read this folder; `higgs-lora merge --layout boson` writes one it can.
 """
-
-

@@ -109,5 +109,3 @@ def write_folder(out: Path, write: Callable[[Path], None], force: bool) -> None:
         swap_in_folder(staging, out)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-
-

@@ -76,6 +76,8 @@ def _check_wav_complete(path: Path) -> None:
             if chunk_id == b"data":
                 missing = handle.tell() + chunk_size - size
                 if chunk_size != 0xFFFFFFFF and missing > 0:
-                    raise AudioProblem("truncated_audio", f"WAV file is cut short ({missing} bytes of audio missing)")
+                    raise AudioProblem(
+                        "truncated_audio", f"WAV file is cut short ({missing} bytes of audio missing)"
+                    )
                 return
             handle.seek(chunk_size + (chunk_size & 1), 1)

@@ -95,5 +95,3 @@ def _hub_size(repo: str, revision: str) -> int | None:
 
 def _human(size: int) -> str:
     return f"{size / 2**30:.1f} GiB" if size >= 2**30 else f"{size / 2**20:.0f} MiB"
-
-

@@ -53,5 +53,3 @@ def _umask() -> int:
 def cache_home() -> Path:
     """Where the kit keeps built artefacts ($HIGGS_LORA_HOME, default ~/.cache/higgs-lora)."""
     return Path(os.environ.get("HIGGS_LORA_HOME", Path.home() / ".cache" / "higgs-lora"))
-
-

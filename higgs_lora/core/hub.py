@@ -94,10 +94,6 @@ def check_audio_tokenizer_layout(name: str, revision: str | None, layout: str = 
         raise LayoutError(layout_message(what, name, revision, f"model_type {model_type!r}", found))
 
 
-
-
-
-
 def layout_message(what: str, name: str, revision: str | None, found: str, layout: str) -> str:
     key = "revision" if what.endswith("base") else "audio_tokenizer_revision"
     at = f" at revision {revision!r}" if revision else ""
@@ -117,22 +113,8 @@ def layout_message(what: str, name: str, revision: str | None, found: str, layou
     return (
         f"{what} = {name!r}{at} is in the transformers-native layout ({found}), which boson-multimodal "
         f"cannot read. Two ways out:\n  1. {first};\n  2. the native backend: [model] backend = "
-        "\"native\" (transformers >= 5.3, its own environment; docs/backends.md)."
+        '"native" (transformers >= 5.3, its own environment; docs/backends.md).'
     )
-
-
-
-
-
-
-
-
-
-
-
-
-
-
 
 
 TINY = "tiny-random"
@@ -150,8 +132,6 @@ PINNED_REVISIONS = {
     BASE_ID: "10840182ca4ad5d9d9113b60b9bb3c1ef1ba3f84",  # 2025-07-28
     AUDIO_TOKENIZER_ID: "9d4988fbd4ad07b4cac3a5fa462741a41810dbec",  # 2025-07-22, with model.pth
 }
-
-
 
 
 def pinned_for(config: Any) -> Any:

@@ -241,6 +241,3 @@ class Recipe(_Table):
     @property
     def adapter_dir(self) -> Path:
         return Path(self.output_dir) / self.name
-
-
-

@@ -35,10 +35,6 @@ class CodesCache:
             save_codes(temporary, codes, source)
 
 
-
-
-
-
 def file_digest(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as handle:

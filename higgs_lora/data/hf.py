@@ -23,16 +23,24 @@ from higgs_lora.core.schema import DataConfig
 from higgs_lora.data.sources import Clip, Skip
 
 
-def read_hf(data: DataConfig, base_dir: Path, audio_folder: Path, progress: bool = True) -> tuple[list[Clip], list[Skip]]:
+def read_hf(
+    data: DataConfig, base_dir: Path, audio_folder: Path, progress: bool = True
+) -> tuple[list[Clip], list[Skip]]:
     """Clips of `data.split`, reading `audio_column`, `text_column` and optionally `speaker_column`."""
     dataset = _open(data.path, base_dir, data.split)
     columns = list(dataset.column_names or (dataset.features or {}).keys())
     wanted = [c for c in (data.audio_column, data.text_column, data.speaker_column) if c]
     missing = [c for c in wanted if c not in columns]
     if missing:
-        keys = {data.audio_column: "audio_column", data.text_column: "text_column", data.speaker_column: "speaker_column"}
+        keys = {
+            data.audio_column: "audio_column",
+            data.text_column: "text_column",
+            data.speaker_column: "speaker_column",
+        }
         named = ", ".join(f'{keys[c]} = "{c}"' for c in missing)
-        raise DataError(f"{data.path} [{data.split}]: no column for [data] {named}. Columns: {', '.join(columns)}.")
+        raise DataError(
+            f"{data.path} [{data.split}]: no column for [data] {named}. Columns: {', '.join(columns)}."
+        )
     dataset = _undecoded(dataset, data.audio_column)
     clips: list[Clip] = []
     skips: list[Skip] = []
@@ -68,13 +76,19 @@ def _open(source: str, base_dir: Path, split: str) -> Any:
                 raise DataError(f"{local}: no split {split!r} ([data] split). Splits: {', '.join(loaded)}.")
             return loaded[split]
         return loaded
-    parquet = sorted(local.glob("**/*.parquet")) if local.is_dir() else [local] if local.suffix == ".parquet" else []
+    parquet = (
+        sorted(local.glob("**/*.parquet"))
+        if local.is_dir()
+        else [local]
+        if local.suffix == ".parquet"
+        else []
+    )
     if parquet:
         return datasets.load_dataset("parquet", data_files={split: [str(p) for p in parquet]}, split=split)
     if local.exists():
         raise DataError(
             f"{local}: not a Hugging Face data set. Expected a save_to_disk folder (dataset_info.json / "
-            "state.json), parquet files, or a hub id such as \"user/name\" ([data] path)."
+            'state.json), parquet files, or a hub id such as "user/name" ([data] path).'
         )
     try:
         return datasets.load_dataset(source, split=split, streaming=True)
@@ -103,7 +117,9 @@ class _BadRow(Exception):
 def _audio_file(value: Any, folder: Path, base_dir: Path, source: str) -> Path:
     """A file holding this row's audio: its own bytes, its array as a WAV, or the file it names."""
     if not isinstance(value, dict):
-        raise _BadRow("malformed_row", f"audio is {type(value).__name__}, expected an Audio feature or a dict")
+        raise _BadRow(
+            "malformed_row", f"audio is {type(value).__name__}, expected an Audio feature or a dict"
+        )
     if value.get("bytes"):
         suffix = Path(str(value.get("path") or "")).suffix.lower() or ".wav"
         return _store(bytes(value["bytes"]), suffix, folder)

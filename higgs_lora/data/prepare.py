@@ -88,8 +88,9 @@ def prepare_clips(
         if not data.min_seconds <= seconds <= data.max_seconds:
             reason = "too_short" if seconds < data.min_seconds else "too_long"
             raise AudioProblem(
-                reason, f"{role}{seconds:.2f} s is outside [data] min_seconds..max_seconds "
-                f"({data.min_seconds}..{data.max_seconds})"
+                reason,
+                f"{role}{seconds:.2f} s is outside [data] min_seconds..max_seconds "
+                f"({data.min_seconds}..{data.max_seconds})",
             )
         entry = cache.entry(audio)
         if not entry.is_file():
@@ -114,7 +115,9 @@ def prepare_clips(
     for skip in skipped[:SHOWN_SKIPS]:
         log.warning("skipped %s", skip)
     if len(skipped) > SHOWN_SKIPS:
-        log.warning("... and %d more skips: see %s", len(skipped) - SHOWN_SKIPS, cache.folder / "prepare-report.json")
+        log.warning(
+            "... and %d more skips: see %s", len(skipped) - SHOWN_SKIPS, cache.folder / "prepare-report.json"
+        )
     if not kept:
         raise DataError(f"{root}: no usable clips ({result.summary()}). See the messages above.")
     return result
@@ -128,7 +131,8 @@ def _prepare_clip(clip: Clip, reference: str, codes_for: Any) -> PreparedClip:
     if reference == "manifest":
         if clip.ref_audio is None or not clip.ref_text:
             raise AudioProblem(
-                "missing_reference", '[data] reference = "manifest" needs "ref_audio" and "ref_text" on every row'
+                "missing_reference",
+                '[data] reference = "manifest" needs "ref_audio" and "ref_text" on every row',
             )
         ref_codes, _ = codes_for(clip.ref_audio, "reference audio ")
     return PreparedClip(clip, codes, seconds, ref_codes)

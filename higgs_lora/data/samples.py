@@ -20,8 +20,6 @@ if TYPE_CHECKING:
     from higgs_lora.backends.base import Backend
 
 
-
-
 def build_examples(clips: list[PreparedClip], reference: str, seed: int) -> list[Example]:
     """Attach references: from the manifest, another clip of the same speaker, or none."""
     if reference == "none":
@@ -60,7 +58,9 @@ def reference_note(clips: list[PreparedClip], reference: str) -> str | None:
     )
 
 
-def split_examples(examples: list[Example], eval_fraction: float, seed: int) -> tuple[list[Example], list[Example]]:
+def split_examples(
+    examples: list[Example], eval_fraction: float, seed: int
+) -> tuple[list[Example], list[Example]]:
     """Deterministic train/eval split; at least one eval example when eval_fraction > 0 and n >= 2."""
     if eval_fraction <= 0 or len(examples) < 2:
         return examples, []

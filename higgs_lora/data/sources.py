@@ -60,7 +60,11 @@ def read_clips(path: Path, data_format: str = "auto") -> tuple[list[Clip], list[
     """All clips a dataset describes, plus the rows that could not become clips (duplicates included)."""
     if not path.exists():
         raise DataError(f"{path}: dataset not found ([data] path is resolved against the recipe's folder).")
-    if data_format in ("auto", "jsonl") and (path / BUILT_MANIFEST).is_file() and not (path / "metadata.csv").is_file():
+    if (
+        data_format in ("auto", "jsonl")
+        and (path / BUILT_MANIFEST).is_file()
+        and not (path / "metadata.csv").is_file()
+    ):
         path = path / BUILT_MANIFEST  # a folder made by `higgs-lora dataset build`
     data_format = detect_format(path) if data_format == "auto" else data_format
     readers = {"ljspeech": read_ljspeech, "jsonl": read_jsonl, "folder": read_folder}
@@ -68,7 +72,9 @@ def read_clips(path: Path, data_format: str = "auto") -> tuple[list[Clip], list[
     unique: dict[str, Clip] = {}
     for clip in clips:
         if clip.id in unique:
-            skips.append(Skip(clip.where, "duplicate_id", f"id {clip.id!r} already used at {unique[clip.id].where}"))
+            skips.append(
+                Skip(clip.where, "duplicate_id", f"id {clip.id!r} already used at {unique[clip.id].where}")
+            )
         else:
             unique[clip.id] = clip
     return list(unique.values()), skips
@@ -160,7 +166,9 @@ def read_folder(root: Path) -> tuple[list[Clip], list[Skip]]:
         except UnicodeDecodeError as err:
             skips.append(Skip(str(transcript), "bad_encoding", f"transcript is not UTF-8 ({err.reason})"))
             continue
-        clips.append(Clip(id=str(audio.relative_to(root).with_suffix("")), audio=audio, text=text, where=str(audio)))
+        clips.append(
+            Clip(id=str(audio.relative_to(root).with_suffix("")), audio=audio, text=text, where=str(audio))
+        )
     return clips, skips
 
 

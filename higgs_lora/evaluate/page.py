@@ -15,16 +15,6 @@ if TYPE_CHECKING:
     from higgs_lora.evaluate.score import Sample
 
 
-
-
-
-
-
-
-
-
-
-
 def plot_figures(report: EvalReport, target: Path) -> Path:
     """WER, similarity and never-stopped share against training step: checkpoints and the final adapter
     as points on a line, the comparison system as a dashed level."""

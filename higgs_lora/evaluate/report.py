@@ -90,5 +90,3 @@ def summary(report: EvalReport) -> str:
             f"  → {report.out}/ (index.html to listen, eval.json, metrics.png)",
         ]
     )
-
-

@@ -196,5 +196,3 @@ def boson_config_from_native(config: dict[str, Any]) -> dict[str, Any]:
     if config.get("dtype") or config.get("torch_dtype"):
         boson["torch_dtype"] = config.get("dtype") or config.get("torch_dtype")
     return boson
-
-

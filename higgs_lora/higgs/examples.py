@@ -36,5 +36,3 @@ class Example:
     codes: Path
     ref_text: str | None = None
     ref_codes: Path | None = None
-
-

@@ -291,5 +291,3 @@ def _join_partially_frozen(state: dict[str, Any]) -> None:
 def check_layout(to: str) -> None:
     if to not in LAYOUTS:
         raise HiggsLoraError(f"layout {to!r}: choose boson or native.")
-
-

@@ -155,5 +155,3 @@ def check_layouts(config: Any) -> None:
         check_model_layout(config.base, config.revision, layout=layout)
     if config.audio_tokenizer != TINY:
         check_audio_tokenizer_layout(config.audio_tokenizer, config.audio_tokenizer_revision, layout)
-
-

@@ -229,5 +229,3 @@ def speech_quantization(config: Any, runtime: Any) -> str:
         f"{free / 2**30:.1f} GiB free: using the 4-bit base with the adapter unmerged (--quantization nf4)."
     )
     return "nf4"
-
-

@@ -165,5 +165,3 @@ def compute_bytes(model: Any, device: str = "GPU") -> int:
     if model.compute_dtype == "auto":
         return 2 if device == "GPU" else 4
     return {"float32": 4, "bfloat16": 2, "float16": 2}[model.compute_dtype]
-
-

@@ -163,20 +163,6 @@ def plan(
     return result
 
 
-
-
-
-
-
-
-
-
-
-
-
-
-
-
 @dataclass(frozen=True)
 class SampleShape:
     """One sample as the decoder sees it: positions after audio expansion, and audio-out frames."""
@@ -269,8 +255,6 @@ def _audio_frames_per_second(recipe: Recipe) -> float:
     from higgs_lora.planning.inference import audio_tokenizer_facts
 
     return audio_tokenizer_facts(recipe.model)[0]
-
-
 
 
 def _suggestions(result: MemoryPlan, recipe: Recipe) -> list[str]:

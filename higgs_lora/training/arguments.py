@@ -83,5 +83,3 @@ def optimizer_name(choice: str, cuda: bool) -> str:
         "paged_adamw_8bit": "paged_adamw_8bit",
         "adamw_8bit": "adamw_bnb_8bit",
     }[choice]
-
-

@@ -217,7 +217,6 @@ def _sentences(texts: str | Path | list[str] | None, facts: dict[str, Any]) -> l
 
 
 def _other_adapter(against: str, base: str) -> Path | None:
-
     if against == BASE:
         return None
     other = Path(against)
@@ -271,5 +270,3 @@ def _replace(staging: Path, out: Path) -> None:
     os.replace(staging, out)
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
-
-

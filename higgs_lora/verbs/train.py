@@ -248,12 +248,6 @@ def _metrics(
     }
 
 
-
-
-
-
-
-
 def save_adapter(model: Any, recipe: Recipe, metrics: dict[str, Any], out: Path) -> None:
     """Write the PEFT files, recipe, metrics, loss plot and model card; each file lands atomically."""
     out.mkdir(parents=True, exist_ok=True)

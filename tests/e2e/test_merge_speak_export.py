@@ -211,7 +211,10 @@ def test_bf16_adapter_merges_into_fp16_base(adapter: Path, tmp_path: Path) -> No
 
 
 def test_merge_above_tolerance_writes_nothing(adapter: Path, tmp_path: Path) -> None:
-    with mock.patch.dict("higgs_lora.verbs.merge.TOLERANCE", {"bf16": 0.0}), pytest.raises(MergeMismatchError):
+    with (
+        mock.patch.dict("higgs_lora.verbs.merge.TOLERANCE", {"bf16": 0.0}),
+        pytest.raises(MergeMismatchError),
+    ):
         higgs_lora.merge(adapter, out=tmp_path / "never", dtype="bf16")
     assert not (tmp_path / "never").exists()
     assert not list(tmp_path.glob(".never*"))

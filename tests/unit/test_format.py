@@ -60,6 +60,8 @@ def test_the_chatml_tokens_are_boson_multimodals(text_tokenizer, ref_text) -> No
     from higgs_lora.backends.boson.samples import chatml_sample, tokenize_chatml
 
     ours = chatml_tokens("Say this, please.", PROMPT, ref_text, text_tokenizer)
-    tokens, labels, audio, _ = tokenize_chatml(chatml_sample("Say this, please.", PROMPT, ref_text), text_tokenizer)
+    tokens, labels, audio, _ = tokenize_chatml(
+        chatml_sample("Say this, please.", PROMPT, ref_text), text_tokenizer
+    )
     assert (ours[0], ours[1]) == (list(tokens), list(labels))
     assert ours[2] == [content.audio_url for content in audio]

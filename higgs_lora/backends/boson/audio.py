@@ -100,5 +100,3 @@ def audio_tokenizer_folder(name: str, revision: str | None) -> Path:
     if not (folder / "model.pth").is_file():
         raise LayoutError(layout_message(what, name, revision, "no model.pth", "native"))
     return folder
-
-

@@ -68,4 +68,6 @@ def example_length(example: Example, text_tokenizer, system_prompt: str, num_cod
     tokens, _, audio_contents, _ = tokenize_chatml(sample, text_tokenizer)
     paths = {"reference": example.ref_codes, "target": example.codes}
     # each placeholder token becomes its expanded stream (frames, BOS/EOS, the delay pattern's tail)
-    return len(tokens) + sum(stream_length(codes_frames(paths[c.audio_url]), num_codebooks) - 1 for c in audio_contents)
+    return len(tokens) + sum(
+        stream_length(codes_frames(paths[c.audio_url]), num_codebooks) - 1 for c in audio_contents
+    )

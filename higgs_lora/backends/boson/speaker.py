@@ -112,9 +112,7 @@ class Speaker:
         # a stream cut by max_new_tokens before the model chose EOS holds none.
         stopped = bool((outputs[1][-1] == self.model.config.audio_stream_eos_id).any())
         codebook_size = self.model.config.audio_codebook_size
-        codes = torch.cat(
-            [spoken_codes(a, codebook_size) for a in outputs[1]], 1
-        )
+        codes = torch.cat([spoken_codes(a, codebook_size) for a in outputs[1]], 1)
         # A stream that stopped at once has no frames, which the codec's decoder cannot take: silence.
         audio = self.audio_tokenizer.decode(codes.unsqueeze(0))[0, 0] if codes.shape[1] else np.zeros(0)
         return Speech(
