@@ -182,11 +182,12 @@ def _save(
     try:
         model.save_pretrained(staging, safe_serialization=True, max_shard_size="2GB")
         # The shim subclass is a training device; the checkpoint is of the backend's plain model class.
-        config = json.loads((staging / "config.json").read_text(encoding="utf-8"))
-        config["architectures"] = [backend.model_class().__name__]
-        (staging / "config.json").write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
+        _edit_config(staging, architectures=[backend.model_class().__name__])
         if layout != backend.layout:  # the checked weights, renamed (higgs_lora.higgs.layouts)
             convert_checkpoint_folder(staging, to=layout)
+        # Loading for training switched the KV cache off (model.load); whoever loads this checkpoint
+        # generates with it, and `generate` takes its default from here.
+        _edit_config(staging, use_cache=True)
         text_tokenizer.save_pretrained(staging)
         record = {**asdict(result), "out": str(out), "adapter": str(adapter_dir.resolve()), "layout": layout}
         record.pop("peak_memory_bytes")
@@ -197,3 +198,11 @@ def _save(
         swap_in_folder(staging, out)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def _edit_config(folder: Path, **fields: Any) -> None:
+    """Set top-level fields of `folder`/config.json."""
+    file = folder / "config.json"
+    config = json.loads(file.read_text(encoding="utf-8"))
+    config.update(fields)
+    file.write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
