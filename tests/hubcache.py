@@ -56,6 +56,21 @@ def make_hub_cache(home: Path) -> Path:
     return home
 
 
+def add_snapshot(home: Path, repo_id: str, sha: str, files: dict[str, bytes | dict], main: bool = True) -> Path:
+    """One snapshot of `repo_id` in the cache under `home` (a JSON file for a dict), `main` pointing at it
+    unless `main=False`; returns the snapshot folder. Needs no backend."""
+    snapshot = _snapshot(_repo(home, repo_id), sha)
+    snapshot.mkdir(parents=True, exist_ok=True)
+    for name, content in files.items():
+        if isinstance(content, dict):
+            _write_json(snapshot / name, content)
+        else:
+            (snapshot / name).write_bytes(content)
+    if main:
+        _point_main(_repo(home, repo_id), sha)
+    return snapshot
+
+
 def _repo(home: Path, repo_id: str) -> Path:
     return home / "hub" / f"models--{repo_id.replace('/', '--')}"
 

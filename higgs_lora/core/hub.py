@@ -11,6 +11,7 @@ backend reads, and says what will be downloaded.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ SEMANTIC_TEACHER_ID = "bosonai/hubert_base"  # hard-coded in boson's HiggsAudioT
 NATIVE_MODEL_TYPES = ("higgs_audio_v2", "higgs_audio_v2_tokenizer")
 # model_type in a checkpoint's config.json → the layout it is written in
 MODEL_TYPE_LAYOUTS = {"higgs_audio": "boson", "higgs_audio_v2": "native"}
+COMMIT = re.compile(r"[0-9a-f]{40}")  # a full git commit id, as the hub cache names snapshots
 
 
 class LayoutError(ModelError):
@@ -34,26 +36,44 @@ def is_local(name: str) -> bool:
 def read_config(name: str, revision: str | None, what: str, cached_only: bool = False) -> dict[str, Any]:
     """`config.json` of a local folder or of a hub repo at `revision` (one small download, or only the
     local cache with `cached_only`: planning never waits on an unreachable hub)."""
-    if Path(name).is_dir():
-        file = Path(name) / "config.json"
-        if not file.is_file():
-            raise ModelError(f"{what} = {name!r}: no config.json in that folder.")
-    else:
-        from huggingface_hub import hf_hub_download
-        from huggingface_hub.errors import HFValidationError
-
-        try:
-            file = Path(hf_hub_download(name, "config.json", revision=revision, local_files_only=cached_only))
-        except (OSError, ValueError, HFValidationError) as err:
-            at = f" at revision {revision!r}" if revision else ""
-            raise ModelError(
-                f"{what} = {name!r}{at}: cannot read its config.json ({type(err).__name__}: {err}). Give "
-                "a local folder, or a hub id and revision that are cached here or reachable."
-            ) from None
+    file = _config_file(name, revision, what, cached_only)
     try:
         return json.loads(file.read_text(encoding="utf-8"))
     except json.JSONDecodeError as err:
         raise ModelError(f"{file}: not valid JSON ({err.msg}, line {err.lineno}).") from None
+
+
+def resolved_commit(name: str, revision: str | None, what: str = "[model] audio_tokenizer") -> str:
+    """The commit hub repo `name`'s `revision` (a branch, tag or commit; None: main) stands for: the one a
+    download would fetch now. A commit id is its own answer; otherwise huggingface_hub decides as
+    `from_pretrained` does: the hub's answer when it can be reached, else (offline, or the hub down) the
+    local cache's `refs/<revision>`. Either way the answer is the snapshot folder config.json lands in
+    (`snapshots/<commit>/`), so no network is needed when the cache has it."""
+    if revision is not None and COMMIT.fullmatch(revision):
+        return revision
+    snapshot = _config_file(name, revision, what).parent
+    if not COMMIT.fullmatch(snapshot.name):  # not huggingface_hub's cache layout: say so, never guess
+        raise ModelError(f"{what} = {name!r}: {snapshot} is not a hub cache snapshot; cannot tell its commit.")
+    return snapshot.name
+
+
+def _config_file(name: str, revision: str | None, what: str, cached_only: bool = False) -> Path:
+    if Path(name).is_dir():
+        file = Path(name) / "config.json"
+        if not file.is_file():
+            raise ModelError(f"{what} = {name!r}: no config.json in that folder.")
+        return file
+    from huggingface_hub import hf_hub_download
+    from huggingface_hub.errors import HFValidationError
+
+    try:
+        return Path(hf_hub_download(name, "config.json", revision=revision, local_files_only=cached_only))
+    except (OSError, ValueError, HFValidationError) as err:
+        at = f" at revision {revision!r}" if revision else ""
+        raise ModelError(
+            f"{what} = {name!r}{at}: cannot read its config.json ({type(err).__name__}: {err}). Give "
+            "a local folder, or a hub id and revision that are cached here or reachable."
+        ) from None
 
 
 def check_model_layout(

@@ -7,7 +7,6 @@ optimizer. Quantized loads go through transformers + bitsandbytes exactly as on 
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import os
 from dataclasses import dataclass
@@ -20,7 +19,7 @@ from torch import nn
 from higgs_lora.backends import backend_for, tiny
 from higgs_lora.backends.compat import keep_4bit_weights_as_loaded
 from higgs_lora.core.errors import ModelError
-from higgs_lora.core.hub import TINY, check_audio_tokenizer_layout, check_model_layout
+from higgs_lora.core.hub import TINY, check_audio_tokenizer_layout, check_model_layout, resolved_commit
 from higgs_lora.core.schema import ModelConfig
 
 log = logging.getLogger(__name__)
@@ -125,21 +124,40 @@ def load_tokenizers(config: ModelConfig, device: torch.device | str = "cpu") -> 
 
 
 def audio_tokenizer_fingerprint(config: ModelConfig) -> str:
-    """Identifies the tokenizer in cache keys: codes from another tokenizer (or revision) are never reused."""
+    """Identifies the tokenizer in cache keys: codes from another codec are never reused.
+
+    A hub id is keyed by the commit its revision resolves to (`hub.resolved_commit`: offline from the
+    local cache), never by the revision's name: `main` of the official tokenizer was rewritten once
+    already, and a name would have kept serving the old codec's codes. A local folder is keyed by the
+    content of every file that holds weights or settings (`CODEC_FILES`)."""
     name = config.audio_tokenizer
     if name == TINY:  # each backend's tiny codec is its own: codes are never shared between them
         return f"{TINY}-{tiny.TINY_VERSION}-{backend_for(config).name}"
     folder = Path(name)
     if folder.is_dir():
-        digest = hashlib.sha256()
-        for part in ("config.json", "model.pth"):
-            file = folder / part
-            if file.is_file():
-                digest.update(part.encode())
-                stat = file.stat()
-                digest.update(json.dumps([stat.st_size, int(stat.st_mtime)]).encode())
-        return f"{folder.resolve().name}-{digest.hexdigest()[:16]}"
-    return f"{name}@{config.audio_tokenizer_revision or 'main'}"
+        return f"{folder.resolve().name}-{_folder_digest(folder)}"
+    return f"{name}@{resolved_commit(name, config.audio_tokenizer_revision)}"
+
+
+CODEC_FILES = ("config.json", "*.safetensors", "*.pth", "*.bin")
+"""What a codec folder's fingerprint reads: its config and every weight file, in either layout (boson:
+model.pth; transformers: model.safetensors, possibly sharded), in subfolders too."""
+
+
+def _folder_digest(folder: Path) -> str:
+    """sha256 over the relative path and content of each of `folder`'s `CODEC_FILES` (hidden folders, such
+    as huggingface_hub's `.cache`, skipped). Content, not size and time: a copy keeps its key, and a
+    rewrite of the same size within a second does not."""
+    digest = hashlib.sha256()
+    files = {file for pattern in CODEC_FILES for file in folder.rglob(pattern) if file.is_file()}
+    for file in sorted(files):
+        relative = file.relative_to(folder)
+        if any(part.startswith(".") for part in relative.parts):
+            continue
+        digest.update(relative.as_posix().encode() + b"\0")
+        with file.open("rb") as handle:
+            digest.update(hashlib.file_digest(handle, "sha256").digest())
+    return digest.hexdigest()[:16]
 
 
 def _at(revision: str | None) -> str:
