@@ -18,14 +18,15 @@ NATIVE_SHA = "f" * 40
 HUBERT_SHA = "e" * 40
 
 
-def make_hub_cache(home: Path) -> Path:
-    """Build the cache under `home` (use it as HF_HOME) and return `home`."""
+def make_hub_cache(home: Path, base_id: str = BASE_ID) -> Path:
+    """Build the cache under `home` (use it as HF_HOME) and return `home`; the model under `base_id` (the
+    current id by default; a former one for a cache downloaded before the rename)."""
     import torch
 
     from higgs_lora.backends.boson import tiny
     from higgs_lora.backends.tiny import TINY_AUDIO_TOKENIZER_CONFIG, tiny_hubert_config
 
-    model_repo = _repo(home, BASE_ID)
+    model_repo = _repo(home, base_id)
     shutil.copytree(tiny.tiny_model_dir(), _snapshot(model_repo, PINNED_REVISIONS[BASE_ID]))
     native = _snapshot(model_repo, NATIVE_SHA)
     native.mkdir(parents=True)
@@ -69,6 +70,17 @@ def add_snapshot(home: Path, repo_id: str, sha: str, files: dict[str, bytes | di
     if main:
         _point_main(_repo(home, repo_id), sha)
     return snapshot
+
+
+def point_hub_cache(monkeypatch, home: Path) -> None:
+    """Make huggingface_hub and transformers in this process read the cache under `home` (HF_HOME is read
+    once, at import; transformers 4.46 keeps its own copy of the path)."""
+    from huggingface_hub import constants
+    from transformers.utils import hub
+
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(home / "hub"))
+    if hasattr(hub, "TRANSFORMERS_CACHE"):
+        monkeypatch.setattr(hub, "TRANSFORMERS_CACHE", str(home / "hub"))
 
 
 def _repo(home: Path, repo_id: str) -> Path:

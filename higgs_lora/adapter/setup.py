@@ -20,11 +20,12 @@ from higgs_lora.backends import INSTALL, decide, get, layout_backend, missing
 from higgs_lora.core.errors import HiggsLoraError, ModelError
 from higgs_lora.core.hub import (
     AUDIO_TOKENIZER_ID,
-    PINNED_REVISIONS,
     TINY,
+    canonical,
     check_audio_tokenizer_layout,
     check_model_layout,
     pinned_for,
+    pinned_revision,
 )
 from higgs_lora.core.schema import DEFAULT_SYSTEM_PROMPT, ModelConfig
 
@@ -91,8 +92,9 @@ def adapter_setup(
     model.setdefault("base", peft_config.get("base_model_name_or_path") or _no_base(folder))
     _follow_conversion(folder, model)
     if base is not None and base != model["base"]:
+        if canonical(base) != canonical(model["base"]):  # another checkpoint, not the same one renamed
+            model.pop("revision", None)
         model["base"] = base
-        model.pop("revision", None)
     loading = {k: v for k, v in loading.items() if v is not None}
     prompt = recorded.get("data", {}).get("system_prompt", DEFAULT_SYSTEM_PROMPT)
     # The audio tokenizer is checked where it is loaded: loading an adapter does not need it.
@@ -183,7 +185,7 @@ def _follow_conversion(folder: Path, recorded: dict[str, Any]) -> None:
     if before == recorded["backend"] or (before == "auto" and layout == "boson"):
         return
     for name_key, revision_key in (("base", "revision"), ("audio_tokenizer", "audio_tokenizer_revision")):
-        if recorded.get(name_key) in PINNED_REVISIONS:  # recorded for the other layout: re-resolved
+        if pinned_revision(recorded.get(name_key) or "") is not None:  # recorded for the other layout: re-resolved
             recorded.pop(revision_key, None)
 
 

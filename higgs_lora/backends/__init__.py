@@ -24,11 +24,12 @@ from higgs_lora.core.errors import ModelError
 from higgs_lora.core.hub import (
     BASE_ID,
     MODEL_TYPE_LAYOUTS,
-    PINNED_REVISIONS,
     TINY,
     LayoutError,
+    canonical,
     checkpoint_layout,
     layout_message,
+    pinned_revision,
     read_config,
 )
 
@@ -101,13 +102,15 @@ def decide(config: ModelConfig) -> tuple[str, dict[str, Any] | None]:
 
     `auto` reads the checkpoint's config.json (a local file, or one small download at the recipe's
     revision): `model_type` "higgs_audio" is boson's layout, "higgs_audio_v2" the native one. The tiny
-    model and the official id without a revision exist in both: they take the installed backend.
+    model and the official id (under its current or a former name) without a revision exist in both:
+    they take the installed backend.
     """
     if config.backend != "auto":
         return config.backend, None
-    if config.base == TINY or (config.base == BASE_ID and config.revision is None):
+    official = canonical(config.base) == BASE_ID
+    if config.base == TINY or (official and config.revision is None):
         return default(), None
-    if config.base == BASE_ID and config.revision == PINNED_REVISIONS[BASE_ID]:
+    if official and config.revision == pinned_revision(BASE_ID):
         return "boson", None  # the pinned snapshot is boson's layout: known without asking the hub
     checkpoint = read_config(config.base, config.revision, "[model] base")
     layout = checkpoint_layout(checkpoint, config.base)

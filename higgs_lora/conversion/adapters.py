@@ -102,10 +102,10 @@ def convert_adapter(
 
 
 def _revision_for(base: str | None, to: Layout, revision: str | None) -> str | None:
-    """The official repo keeps its id in both layouts: `main` is native, the pinned revision is boson.
+    """The official repo (under any of its ids) is both layouts: `main` is native, the pinned revision boson.
     Any other base (a local folder, tiny-random) is kept: point a native loader at a native copy of it."""
-    from higgs_lora.core.hub import BASE_ID, PINNED_REVISIONS
+    from higgs_lora.core.hub import BASE_ID, canonical, pinned_revision
 
-    if base != BASE_ID:
+    if base is None or canonical(base) != BASE_ID:
         return revision
-    return None if to == "native" else PINNED_REVISIONS[BASE_ID]
+    return None if to == "native" else pinned_revision(BASE_ID)

@@ -6,6 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from higgs_lora.core.hub import renamed_note
+
 
 def merged_card(layout: str, result: Any, adapter_dir: Path) -> str:
     """README.md of a merged checkpoint (a `verbs.merge.MergeResult`) in `layout`."""
@@ -20,7 +22,7 @@ def _boson_card(result: Any, adapter_dir: Path) -> str:
         tokenizer = f'snapshot_download({tokenizer}, revision="{result.audio_tokenizer_revision}")'
     return f"""# Merged Higgs Audio v2 checkpoint
 
-Base `{result.base}` (revision `{result.base_revision or "local"}`) with the LoRA adapter
+Base `{result.base}`{renamed_note(result.base)} (revision `{result.base_revision or "local"}`) with the LoRA adapter
 `{adapter_dir.name}` folded into its weights ({result.dtype}), by higgs-lora. Loads like the original:
 
 ```python

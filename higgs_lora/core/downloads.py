@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from higgs_lora.core.hub import SEMANTIC_TEACHER_ID, TINY, is_local
+from higgs_lora.core.hub import SEMANTIC_TEACHER_ID, TINY, cached_spelling, is_local
 
 
 @dataclass(frozen=True)
@@ -35,8 +35,9 @@ def planned_downloads(config: Any, estimated_base_bytes: int | None = None) -> l
     """Every hub repo loading `config` (a resolved setup's ModelConfig: backend decided, revisions
     filled in) touches, with revision and size."""
     wanted: list[tuple[str, str, str]] = []
-    if not is_local(config.base):
-        wanted.append((config.base, config.revision or "main", "model + text tokenizer"))
+    if not is_local(config.base):  # the official base under the id the cache holds it by, if any
+        base = cached_spelling(config.base, config.revision)
+        wanted.append((base, config.revision or "main", "model + text tokenizer"))
     if not is_local(config.audio_tokenizer):
         wanted.append((config.audio_tokenizer, config.audio_tokenizer_revision or "main", "audio tokenizer"))
     if _needs_semantic_teacher(config):
@@ -46,7 +47,7 @@ def planned_downloads(config: Any, estimated_base_bytes: int | None = None) -> l
         cached = _cached_bytes(repo, revision)
         size = None if cached is not None else _hub_size(repo, revision)
         estimate = ""
-        if size is None and cached is None and repo == config.base and estimated_base_bytes:
+        if size is None and cached is None and role.startswith("model") and estimated_base_bytes:
             size, estimate = estimated_base_bytes, "estimated from the architecture"
         downloads.append(Download(repo, revision, role, cached, size, estimate))
     return downloads

@@ -53,7 +53,9 @@ def resolved_commit(name: str, revision: str | None, what: str = "[model] audio_
         return revision
     snapshot = _config_file(name, revision, what).parent
     if not COMMIT.fullmatch(snapshot.name):  # not huggingface_hub's cache layout: say so, never guess
-        raise ModelError(f"{what} = {name!r}: {snapshot} is not a hub cache snapshot; cannot tell its commit.")
+        raise ModelError(
+            f"{what} = {name!r}: {snapshot} is not a hub cache snapshot; cannot tell its commit."
+        )
     return snapshot.name
 
 
@@ -67,7 +69,8 @@ def _config_file(name: str, revision: str | None, what: str, cached_only: bool =
     from huggingface_hub.errors import HFValidationError
 
     try:
-        return Path(hf_hub_download(name, "config.json", revision=revision, local_files_only=cached_only))
+        repo = cached_spelling(name, revision)
+        return Path(hf_hub_download(repo, "config.json", revision=revision, local_files_only=cached_only))
     except (OSError, ValueError, HFValidationError) as err:
         at = f" at revision {revision!r}" if revision else ""
         raise ModelError(
@@ -123,7 +126,7 @@ def layout_message(what: str, name: str, revision: str | None, found: str, layou
             'cannot read. Set [model] backend = "boson" and run it in the boson environment '
             "(docs/backends.md); `higgs-lora merge --layout native` writes a merged checkpoint this one reads."
         )
-    pinned = PINNED_REVISIONS.get(name)
+    pinned = pinned_revision(name)
     first = (
         f'set [model] {key} = "{pinned}" (the last boson-layout snapshot; it is the default for this id, '
         f"so removing your {key} line does the same)"
@@ -140,10 +143,18 @@ def layout_message(what: str, name: str, revision: str | None, found: str, layou
 TINY = "tiny-random"
 
 
-BASE_ID = "bosonai/higgs-audio-v2-generation-3B-base"
+BASE_ID = "bosonai/higgs-tts-2-3b-base"  # Higgs v2's hub id since Boson renamed its repositories
 
 
-AUDIO_TOKENIZER_ID = "bosonai/higgs-audio-v2-tokenizer"
+AUDIO_TOKENIZER_ID = "bosonai/higgs-audio-v2-tokenizer"  # not renamed
+
+
+# Former ids of the official repos → their current ones. The hub redirects an old id and kept the
+# history (the pinned commits resolve under either), so each old id means the official repo: what is
+# decided about the official checkpoint (pins, layout, shipped architecture) is looked up by `canonical`.
+ALIASES = {
+    "bosonai/higgs-audio-v2-generation-3B-base": BASE_ID,
+}
 
 
 # The last snapshots of the official repos in the layout boson-multimodal reads. On 2026-04-04 their
@@ -152,6 +163,40 @@ PINNED_REVISIONS = {
     BASE_ID: "10840182ca4ad5d9d9113b60b9bb3c1ef1ba3f84",  # 2025-07-28
     AUDIO_TOKENIZER_ID: "9d4988fbd4ad07b4cac3a5fa462741a41810dbec",  # 2025-07-22, with model.pth
 }
+
+
+def canonical(name: str) -> str:
+    """The current hub id of an official repo named by a former id; any other name as it is."""
+    return ALIASES.get(name, name)
+
+
+def renamed_note(name: str) -> str:
+    """What to write after a former id in a model card: " (now `<current id>`)"; "" for any other name."""
+    return "" if canonical(name) == name else f" (now `{canonical(name)}`)"
+
+
+def pinned_revision(name: str) -> str | None:
+    """The boson-layout commit pinned for an official repo (under any of its ids); None for any other."""
+    return PINNED_REVISIONS.get(canonical(name))
+
+
+def cached_spelling(name: str, revision: str | None) -> str:
+    """The id to download an official repo under: `name`, unless only another of its ids (old or new) has
+    `revision` in the local hub cache; then that one (the same repo and commit: no second 11 GB
+    download after the rename, and an offline run still finds the snapshot). Any other name as given."""
+    spellings = [name] + [other for other in _spellings(canonical(name)) if other != name]
+    if len(spellings) == 1 or Path(name).exists():
+        return name
+    from huggingface_hub import try_to_load_from_cache
+
+    for spelling in spellings:
+        if isinstance(try_to_load_from_cache(spelling, "config.json", revision=revision), str):
+            return spelling
+    return name
+
+
+def _spellings(current: str) -> list[str]:
+    return [current, *(old for old, new in ALIASES.items() if new == current)]
 
 
 def pinned_for(config: Any) -> Any:
@@ -163,6 +208,6 @@ def pinned_for(config: Any) -> Any:
     update = {}
     for name_key, revision_key in (("base", "revision"), ("audio_tokenizer", "audio_tokenizer_revision")):
         name = getattr(config, name_key)
-        if getattr(config, revision_key) is None and name in PINNED_REVISIONS:
-            update[revision_key] = PINNED_REVISIONS[name]
+        if getattr(config, revision_key) is None and pinned_revision(name) is not None:
+            update[revision_key] = pinned_revision(name)
     return config.model_copy(update=update)

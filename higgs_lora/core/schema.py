@@ -26,7 +26,8 @@ class ModelConfig(_Table):
     """`[model]`: what to fine-tune and how to hold it in memory."""
 
     base: str = BASE_ID
-    """Hub id or local folder of the Higgs Audio v2 checkpoint; "tiny-random" builds a small random one."""
+    """Hub id or local folder of the Higgs Audio v2 checkpoint; "tiny-random" builds a small random one.
+    The official one's former id, bosonai/higgs-audio-v2-generation-3B-base, means the same checkpoint."""
     backend: Literal["auto", "boson", "native"] = "auto"
     """Which implementation runs it: "boson" (boson-multimodal, transformers 4.46), "native" (transformers
     >= 5.3's own Higgs v2), or "auto": the one the checkpoint's config.json is written for, among those

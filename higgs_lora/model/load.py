@@ -19,7 +19,13 @@ from torch import nn
 from higgs_lora.backends import backend_for, tiny
 from higgs_lora.backends.compat import keep_4bit_weights_as_loaded
 from higgs_lora.core.errors import ModelError
-from higgs_lora.core.hub import TINY, check_audio_tokenizer_layout, check_model_layout, resolved_commit
+from higgs_lora.core.hub import (
+    TINY,
+    cached_spelling,
+    check_audio_tokenizer_layout,
+    check_model_layout,
+    resolved_commit,
+)
 from higgs_lora.core.schema import ModelConfig
 
 log = logging.getLogger(__name__)
@@ -59,8 +65,11 @@ def pick_runtime(config: ModelConfig) -> Runtime:
 
 
 def resolve_base(config: ModelConfig) -> str:
-    """Local folder or hub id of the base checkpoint; builds the backend's tiny model on first use."""
-    return str(backend_for(config).tiny_model_dir()) if config.base == TINY else config.base
+    """Local folder or hub id of the base checkpoint (the official one under whichever of its ids the
+    local cache holds it: `hub.cached_spelling`); builds the backend's tiny model on first use."""
+    if config.base == TINY:
+        return str(backend_for(config).tiny_model_dir())
+    return cached_spelling(config.base, config.revision)
 
 
 def quantization_config(config: ModelConfig, runtime: Runtime):  # -> BitsAndBytesConfig | None

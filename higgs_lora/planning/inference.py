@@ -176,14 +176,14 @@ def audio_tokenizer_facts(model: Any) -> tuple[float, int]:
 
 @functools.lru_cache(maxsize=8)
 def _audio_tokenizer_facts(backend: Any, name: str, revision: str | None) -> tuple[float, int]:
-    from higgs_lora.core.hub import AUDIO_TOKENIZER_ID, TINY
+    from higgs_lora.core.hub import AUDIO_TOKENIZER_ID, TINY, canonical
 
     if name == TINY:
         return backend.tiny_audio_tokenizer_facts()
     from higgs_lora.core.errors import ModelError
     from higgs_lora.core.hub import read_config
 
-    official = name == AUDIO_TOKENIZER_ID
+    official = canonical(name) == AUDIO_TOKENIZER_ID
     try:  # the official tokenizer is read from the cache only: planning never waits on the network
         config = read_config(name, revision, "[model] audio_tokenizer", cached_only=official)
     except ModelError:

@@ -35,9 +35,10 @@ TEXT_TOKENS_PER_SECOND = 4  # transcript tokens per second of speech (Llama-3 BP
 TEXT_TARGETS_PER_SAMPLE = 4  # <|audio_out_bos|>, <|audio_eos|>, <|eot_id|> (+1 spare)
 
 
-# Offline fallbacks: the real checkpoint's architecture, used when the hub cannot be reached.
+# Offline fallbacks: the real checkpoint's architecture, used when the hub cannot be reached. Keyed by
+# the current hub id (`hub.canonical` maps a former one to it); the file keeps the repo's first name.
 KNOWN_CONFIGS = {
-    "bosonai/higgs-audio-v2-generation-3B-base": Path(__file__).parents[1]
+    "bosonai/higgs-tts-2-3b-base": Path(__file__).parents[1]
     / "model"
     / "configs"
     / "higgs-audio-v2-generation-3B-base.json",
@@ -118,17 +119,18 @@ def architecture(model: Any) -> Any:
     from types import SimpleNamespace
 
     from higgs_lora.backends import backend_for
-    from higgs_lora.core.hub import PINNED_REVISIONS, check_model_layout, pinned_for
+    from higgs_lora.core.hub import canonical, check_model_layout, pinned_for, pinned_revision
     from higgs_lora.higgs.configs import native_config_from_boson
     from higgs_lora.model.load import resolve_base
 
     backend = backend_for(model)
     # A recipe not resolved by a command yet reads what its backend would: the pin, on boson.
     model = pinned_for(model.model_copy(update={"backend": backend.name}))
-    # The official architecture is fixed and ships with the kit: `plan` works offline. Any other
-    # revision or checkpoint is read where it lives, and its layout checked.
-    known = KNOWN_CONFIGS.get(model.base)
-    official = model.revision == PINNED_REVISIONS.get(model.base) or (
+    # The official architecture is fixed and ships with the kit: `plan` works offline. It is the official
+    # id (current or former) at its pin, or at main on native; any other revision or checkpoint is read
+    # where it lives, and its layout checked.
+    known = KNOWN_CONFIGS.get(canonical(model.base))
+    official = model.revision == pinned_revision(model.base) or (
         backend.layout == "native" and model.revision is None
     )
     if known is not None and official:

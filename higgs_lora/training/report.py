@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from higgs_lora.core.fileio import atomic_path, write_text_atomic
+from higgs_lora.core.hub import canonical, renamed_note
 from higgs_lora.core.schema import Recipe
 
 if TYPE_CHECKING:
@@ -62,7 +63,7 @@ def write_model_card(folder: Path, recipe: Recipe, metrics: dict[str, Any]) -> N
     eval_loss = metrics.get("eval_loss")
     card = f"""---
 library_name: peft
-base_model: {recipe.model.base}
+base_model: {canonical(recipe.model.base)}
 tags: [higgs-audio, text-to-speech, lora, qlora, higgs-lora]
 ---
 
@@ -72,7 +73,7 @@ Trained with [higgs-lora](https://pypi.org/project/higgs-lora/) from `recipe.tom
 
 | | |
 |---|---|
-| base model | `{recipe.model.base}` at revision `{recipe.model.revision or "local"}` |
+| base model | `{recipe.model.base}`{renamed_note(recipe.model.base)} at revision `{recipe.model.revision or "local"}` |
 | audio tokenizer | `{recipe.model.audio_tokenizer}` at revision `{recipe.model.audio_tokenizer_revision or "local"}` |
 | quantization during training | {recipe.model.quantization} |
 | LoRA | r={recipe.lora.r}, alpha={recipe.lora.alpha}, targets={recipe.lora.target_regex or recipe.lora.targets} |

@@ -13,7 +13,7 @@ from higgs_lora.core.hub import AUDIO_TOKENIZER_ID, PINNED_REVISIONS
 from higgs_lora.core.schema import ModelConfig
 from higgs_lora.data.cache import CodesCache
 from higgs_lora.model.load import audio_tokenizer_fingerprint
-from tests.hubcache import add_snapshot
+from tests.hubcache import add_snapshot, point_hub_cache
 
 CODEC = {"model_type": "higgs_audio_v2_tokenizer", "sample_rate": 24000}
 
@@ -21,12 +21,7 @@ CODEC = {"model_type": "higgs_audio_v2_tokenizer", "sample_rate": 24000}
 @pytest.fixture
 def use_hub_cache(monkeypatch: pytest.MonkeyPatch):
     """Point huggingface_hub (offline in tests) at the cache under a given HF_HOME."""
-    from huggingface_hub import constants
-
-    def use(home: Path) -> None:
-        monkeypatch.setattr(constants, "HF_HUB_CACHE", str(home / "hub"))
-
-    return use
+    return lambda home: point_hub_cache(monkeypatch, home)
 
 
 def key(revision: str | None = None, name: str = AUDIO_TOKENIZER_ID) -> str:

@@ -23,7 +23,7 @@ def test_shipped_recipes_validate(recipe: Path) -> None:
     loaded = load_recipe(recipe)
     assert loaded.train.gradient_checkpointing and loaded.model.quantization == "nf4"
     if recipe.stem != "smoke":  # the real-GPU recipes train the real checkpoint
-        assert loaded.model.base == "bosonai/higgs-audio-v2-generation-3B-base"
+        assert loaded.model.base == "bosonai/higgs-tts-2-3b-base"  # the current hub id
 
 
 def test_defaults_and_relative_data_path(tmp_path: Path) -> None:
