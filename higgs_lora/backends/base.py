@@ -59,6 +59,11 @@ class Backend(ABC):
     def text_head(self, model: nn.Module) -> nn.Module:
         """The text LM head of an unwrapped model (the one `model.lean` defers)."""
 
+    def random_text_head(self, model: nn.Module) -> bool:
+        """Whether the text head was freshly initialised at load, the checkpoint holding no weights for it
+        (then a text loss term would train against noise: `training.arguments.text_term`)."""
+        return False
+
     @abstractmethod
     def codebooks(self, config: Any) -> tuple[int, int]:
         """(number of codebooks, codebook size without stream BOS/EOS) of a loaded model's config."""

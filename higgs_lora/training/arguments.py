@@ -83,3 +83,23 @@ def optimizer_name(choice: str, cuda: bool) -> str:
         "paged_adamw_8bit": "paged_adamw_8bit",
         "adamw_8bit": "adamw_bnb_8bit",
     }[choice]
+
+
+def text_term(recipe: Recipe, random_text_head: bool) -> str | None:
+    """Train without the text loss term when the base's text head is random, and say so (the note goes to
+    the log, the summary and metrics.json; the recorded recipe.toml shows the weight used).
+
+    A checkpoint without `text_lm_head` weights (some transformers conversions drop it) gets a freshly
+    initialised head at load. Its text term would pull the backbone towards noise at any weight, so it
+    is not refused but left out: the audio term is the training signal of a TTS fine-tune (the text
+    targets are only control tokens, and native generation never uses the text head). Returns the
+    note, or None when nothing changed."""
+    if not random_text_head:
+        return None
+    asked = recipe.train.text_loss_weight
+    recipe.train.text_loss_weight = 0.0
+    return (
+        f"{recipe.model.base} has no text_lm_head weights, so its text head is random: training without "
+        f"the text loss term ([train] text_loss_weight {asked:g} → 0; the audio term is unchanged). For the "
+        "text term, train a checkpoint that holds text_lm_head weights."
+    )

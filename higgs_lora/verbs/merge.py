@@ -92,6 +92,7 @@ def merge(
     text_tokenizer = load_text_tokenizer(model_config)
     backend = setup.backend
     layout = layout or backend.layout
+    random_head = _random_text_head(backend, model, model_config.base, layout)
     probe = backend.probe_batch(model.config, text_tokenizer, model.device)
     with torch.no_grad():
         adapted = _outputs(adapted_model.get_base_model(), probe)  # LoRA layers active, unmerged
@@ -120,7 +121,7 @@ def merge(
         tolerance,
         0,
     )
-    _save(merged_model, text_tokenizer, out, result, adapter_dir, force, layout, backend)
+    _save(merged_model, text_tokenizer, out, result, adapter_dir, force, layout, backend, random_head)
     result.peak_memory_bytes = peak_memory_bytes(model.device)
     print(
         f"merged {adapter_dir} into {model_config.base} → {out} (peak memory {result.peak_memory_bytes / 2**30:.2f} GiB)"
@@ -174,13 +175,18 @@ def _save(
     force: bool,
     layout: str,
     backend: Any,
+    leave_out: str | None = None,
 ) -> None:
-    """Write into a staging folder beside `out`, then swap it in: a failure leaves `out` as it was."""
+    """Write into a staging folder beside `out`, then swap it in: a failure leaves `out` as it was.
+    `leave_out`: a module whose weights are not saved (a random text head)."""
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.staging-", dir=out.parent))
     staging.chmod(0o755)  # mkdtemp makes it private; the checkpoint is an ordinary folder
     try:
-        model.save_pretrained(staging, safe_serialization=True, max_shard_size="2GB")
+        state = None
+        if leave_out is not None:
+            state = {k: v for k, v in model.state_dict().items() if not k.startswith(f"{leave_out}.")}
+        model.save_pretrained(staging, state_dict=state, safe_serialization=True, max_shard_size="2GB")
         # The shim subclass is a training device; the checkpoint is of the backend's plain model class.
         _edit_config(staging, architectures=[backend.model_class().__name__])
         if layout != backend.layout:  # the checked weights, renamed (higgs_lora.higgs.layouts)
@@ -198,6 +204,24 @@ def _save(
         swap_in_folder(staging, out)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def _random_text_head(backend: Any, model: Any, base: str, layout: str) -> str | None:
+    """The name of the base's text head when it is random (its checkpoint holds no weights for it), else
+    None. Its noise is not written into the merge: the merged checkpoint lacks the head as its base did,
+    so training on it again leaves the text term out too. boson-multimodal generates text tokens with
+    that head, so a boson-layout merge of such a base is refused."""
+    if not backend.random_text_head(model):
+        return None
+    if layout == "boson":
+        raise HiggsLoraError(
+            f"{base} has no text_lm_head weights (its text head is random), and boson-multimodal generates "
+            "with that head: a boson-layout merge would speak through noise. Merge with --layout native."
+        )
+    head = backend.text_head(model)
+    name = next(name for name, module in model.named_modules() if module is head)
+    print(f"merge: {base} has no text_lm_head weights; the merged checkpoint leaves the random head out too.")
+    return name
 
 
 def _edit_config(folder: Path, **fields: Any) -> None:

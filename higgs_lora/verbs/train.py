@@ -22,7 +22,7 @@ from higgs_lora.core.downloads import describe_downloads, planned_downloads
 from higgs_lora.core.errors import HiggsLoraError, OutputExistsError, TrainingStopped
 from higgs_lora.core.recipe import load_recipe, recipe_toml
 from higgs_lora.core.schema import Recipe
-from higgs_lora.training.arguments import training_arguments
+from higgs_lora.training.arguments import text_term, training_arguments
 from higgs_lora.training.checkpoints import (
     check_disk_space,
     checkpoint_bytes,
@@ -112,6 +112,11 @@ def train(
 
     # 2. Model: frozen (4-bit) base with the backend's labels shim, layer checkpointing, then PEFT on top.
     base = load_base_model(recipe.model, runtime)
+    random_head = text_term(recipe, backend.random_text_head(base))  # sets text_loss_weight 0 if so
+    if random_head is not None:
+        notes.append(random_head)
+        if ranks.is_main:
+            log.warning(random_head)
     if recipe.train.gradient_checkpointing:
         enable_layer_checkpointing(base)
     # Seed right before the LoRA init: encoding audio (done only when the cache is cold) draws from the
@@ -226,6 +231,7 @@ def _metrics(
         "base_revision": recipe.model.revision,
         "audio_tokenizer": recipe.model.audio_tokenizer,
         "audio_tokenizer_revision": recipe.model.audio_tokenizer_revision,
+        "text_loss_weight": recipe.train.text_loss_weight,
         "first_loss": train_losses[0][1],
         "final_loss": train_losses[-1][1],
         "eval_loss": eval_loss,

@@ -49,6 +49,9 @@ class NativeBackend(Backend):
     def text_head(self, loaded: nn.Module) -> nn.Module:
         return model.unwrap(loaded).text_lm_head
 
+    def random_text_head(self, loaded: nn.Module) -> bool:
+        return bool(getattr(model.unwrap(loaded), model.RANDOM_TEXT_HEAD, False))
+
     def codebooks(self, config: Any) -> tuple[int, int]:
         return int(config.num_codebooks), int(config.codebook_size) - 2  # without stream BOS/EOS
 

@@ -10,6 +10,7 @@ the head), the expanded text labels, and audio logits for the audio-out frames o
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +21,11 @@ from transformers.utils import ModelOutput
 
 from higgs_lora.backends.compat import keep_4bit_weights_as_loaded
 from higgs_lora.core.errors import ModelError
+
+log = logging.getLogger(__name__)
+
+RANDOM_TEXT_HEAD = "higgs_lora_random_text_head"
+"""Set (True) on a loaded model whose checkpoint has no `text_lm_head` weights: its head is random."""
 
 FULL_PRECISION_MODULES = ["audio_lm_head", "text_lm_head"]
 """bitsandbytes quantizes every Linear but the last module by default; with the text head present that
@@ -101,7 +107,9 @@ def unwrap(model: nn.Module) -> nn.Module:
 
 
 def load_base_model(source: str, revision: str | None, **kwargs: Any) -> NativeHiggsForLoRA:
-    """`from_pretrained` with the text head (the hub checkpoint may lack its weights: then it is random)."""
+    """`from_pretrained` with the text head. A checkpoint may lack its weights (transformers' conversion
+    script can drop it; generation never uses it): the head is then random, and the model is marked
+    (`RANDOM_TEXT_HEAD`) so that training leaves the text term out and merging does not save the noise."""
     if "torch_dtype" in kwargs:  # the boson path's spelling; transformers 5 renamed it `dtype`
         kwargs["dtype"] = kwargs.pop("torch_dtype")
     model, info = NativeHiggsForLoRA.from_pretrained(
@@ -112,9 +120,8 @@ def load_base_model(source: str, revision: str | None, **kwargs: Any) -> NativeH
         raise ModelError(f"[model] base = {source!r}: the checkpoint lacks {missing[:3]} (native layout?)")
     keep_4bit_weights_as_loaded(model)  # bitsandbytes' packed CPU kernel SIGFPEs in generation's prefill
     if any(key.startswith("text_lm_head") for key in info.get("missing_keys", [])):
-        # transformers' conversion script (convert_higgs_audio_v2_to_hf.py) may drop the text head:
-        # then its weights are freshly initialised and the (small) text loss term starts from noise.
-        print(f"note: {source} has no text_lm_head weights; the text head starts random.")
+        setattr(model, RANDOM_TEXT_HEAD, True)
+        log.info("%s has no text_lm_head weights: the text head is random", source)
     return model
 
 
