@@ -140,3 +140,47 @@ def run_cli(
         text=True,
         env={**os.environ, **(env or {})},
     )
+
+
+def real_size_adapter(folder: Path, ratio: float = 2e-3, seed: int = 0) -> Path:
+    """An adapter the size a real run leaves, over a base stored the way the real checkpoint is.
+
+    The base is the installed backend's tiny model with its weights rounded to bf16 values and saved in
+    bf16 (bosonai's checkpoint is stored in bf16), in `folder/base`. The adapter (the recipe defaults:
+    r=16, alpha=32 on attention + audio FFN) has random A and B, B scaled per module so that
+    ‖ΔW‖/‖W‖ = `ratio` (lr 2e-4 runs end near 1e-3 to 1e-2; the tiny test adapters trained at lr 3e-3
+    are far larger). Returns the adapter folder, `folder/adapter`, whose config names that base.
+    """
+    import json
+
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    from higgs_lora.core.schema import LoraConfig
+    from higgs_lora.model.lora import apply_lora
+
+    backend = installed_backend()
+    base = folder / "base"
+    shutil.copytree(backend.tiny_model_dir(), base)
+    for file in base.glob("*.safetensors"):
+        weights = {key: value.to(torch.bfloat16) for key, value in load_file(str(file)).items()}
+        save_file(weights, str(file), metadata={"format": "pt"})
+    config = json.loads((base / "config.json").read_text(encoding="utf-8"))
+    config.update({key: "bfloat16" for key in ("torch_dtype", "dtype") if key in config})
+    (base / "config.json").write_text(json.dumps(config, indent=2), encoding="utf-8")
+    tiny = backend.load_base_model(str(base), None, torch_dtype=torch.float32)
+    model = apply_lora(tiny, LoraConfig())
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for module in model.modules():
+            if not hasattr(module, "lora_B") or "default" not in module.lora_B:
+                continue
+            a, b = module.lora_A["default"].weight, module.lora_B["default"].weight
+            a.copy_(torch.randn(a.shape, generator=generator))
+            b.copy_(torch.randn(b.shape, generator=generator))
+            delta = (b @ a) * module.scaling["default"]
+            b.mul_(ratio * module.base_layer.weight.norm() / delta.norm())
+    model.peft_config["default"].base_model_name_or_path = str(base)
+    adapter = folder / "adapter"
+    model.save_pretrained(adapter, safe_serialization=True, save_embedding_layers=False)
+    return adapter

@@ -38,13 +38,24 @@ def merge(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", help="output folder (default: ADAPTER/merged)")
     parser.add_argument("--base", help="base model to merge into (default: the one the adapter names)")
     parser.add_argument(
-        "--dtype", default="bf16", choices=["bf16", "fp16", "fp32"], help="weights dtype (bf16)"
+        "--dtype",
+        default="fp32",
+        choices=["fp32", "fp16", "bf16"],
+        help="weights dtype (fp32: keeps all of the adapter; fp16/bf16 halve the size and round part of a "
+        "trained adapter away: written only if they keep --min-kept of its effect)",
+    )
+    parser.add_argument(
+        "--min-kept",
+        type=float,
+        default=0.9,
+        help="refuse (nothing written) a merge whose weights keep less than this share of the adapter's "
+        "effect on the probe batch (0.9; 0 writes it whatever it keeps)",
     )
     parser.add_argument(
         "--device",
         default="auto",
         choices=["auto", "cpu", "cuda"],
-        help="where to merge; auto: the GPU if the full-precision model fits its free memory, else CPU",
+        help="where to merge (in fp32); auto: the GPU if the fp32 model fits its free memory, else CPU",
     )
     parser.add_argument("--force", action="store_true", help="replace an existing output folder")
     parser.add_argument("--trust-pickle", action="store_true", help=TRUST_PICKLE_HELP)

@@ -56,6 +56,7 @@ def merge(args: argparse.Namespace) -> None:
         out=args.out,
         base=args.base,
         dtype=args.dtype,
+        min_kept=args.min_kept,
         device=args.device,
         force=args.force,
         trust_pickle=args.trust_pickle,

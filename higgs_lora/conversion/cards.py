@@ -11,7 +11,22 @@ from higgs_lora.core.hub import renamed_note
 
 def merged_card(layout: str, result: Any, adapter_dir: Path) -> str:
     """README.md of a merged checkpoint (a `verbs.merge.MergeResult`) in `layout`."""
-    return _boson_card(result, adapter_dir) if layout == "boson" else _native_card(result.out, result.dtype)
+    card = _boson_card(result, adapter_dir) if layout == "boson" else _native_card(result.out, result.dtype)
+    return card + _precision_note(result)
+
+
+def _precision_note(result: Any) -> str:
+    """What the merge check measured, and the one way to lose it again: loading in a coarser dtype."""
+    note = (
+        f"\nMerge check on a probe batch: these {result.dtype} weights keep {result.kept:.1%} of the adapter's "
+        f"effect on the audio logits ({result.kept_text:.1%} on the text logits).\n"
+    )
+    if result.dtype != "bf16":
+        note += (
+            f"Load them as {result.dtype} (`torch_dtype=\"auto\"`); loading them in bf16 rounds most of a "
+            "trained adapter away again (a real run's weight changes are about one bf16 step).\n"
+        )
+    return note
 
 
 def _boson_card(result: Any, adapter_dir: Path) -> str:
@@ -30,13 +45,12 @@ from boson_multimodal.model.higgs_audio import HiggsAudioModel
 from boson_multimodal.serve.serve_engine import HiggsAudioServeEngine
 from huggingface_hub import snapshot_download
 
-model = HiggsAudioModel.from_pretrained("{result.out}")
-engine = HiggsAudioServeEngine("{result.out}", {tokenizer})
+model = HiggsAudioModel.from_pretrained("{result.out}", torch_dtype="auto")
+engine = HiggsAudioServeEngine("{result.out}", {tokenizer}, torch_dtype="auto")
 ```
 
 Audio tokenizer: `{result.audio_tokenizer}` at revision `{result.audio_tokenizer_revision or "local"}` (not
 copied; its `main` is in a layout boson-multimodal cannot read, so load exactly that revision).
-Merge check on a probe batch: max |merged - adapted| = {result.max_abs_diff:.3g} (tolerance {result.tolerance:.3g}).
 """
 
 
@@ -50,7 +64,7 @@ then written with the key names and config of transformers >= 5.3:
 ```python
 from transformers import HiggsAudioV2ForConditionalGeneration
 
-model = HiggsAudioV2ForConditionalGeneration.from_pretrained("{out}", use_text_head=True)
+model = HiggsAudioV2ForConditionalGeneration.from_pretrained("{out}", use_text_head=True, dtype="auto")
 ```
 
 boson-multimodal cannot read this folder; `higgs-lora merge --layout boson` writes one it can.

@@ -134,15 +134,17 @@ def generation_parts(model: Any, config: Any, act: int) -> list[tuple[str, int]]
 
 
 def merge_plan(model: Any, lora_params: int, dtype_bytes: int, budget: int | None, device: str) -> VerbPlan:
-    """`merge`: the base in the output dtype (never 4-bit), the adapter, and either loading (one
-    checkpoint shard read beside the weights, in RAM) or the numeric check, whichever is larger."""
+    """`merge`: the base in `dtype_bytes` floats (fp32, 4, as merge works; never 4-bit), the adapter, and
+    either loading (one checkpoint shard read beside the weights, in RAM) or the numeric check,
+    whichever is larger."""
     from higgs_lora.planning.sizes import architecture, meta_model, predicted_weight_bytes
 
     config = architecture(model)
     weights = predicted_weight_bytes(meta_model(config), "none", False, dtype_bytes, [])
     text = config.text_config
-    # merge.probe_batch through the model twice: the adapted outputs are kept while the merged ones
-    # are computed, then one in-place difference; the forward's own buffers come on top (~1 copy).
+    # merge.probe_batch through the model three times (base, adapted, merged): the adapted outputs are
+    # kept while the others are computed, each difference taken in place; the forward's own buffers
+    # come on top (~1 copy).
     probe = PROBE_COPIES * PROBE_TOKENS * (text.vocab_size + config.audio_num_codebooks * 1026) * 4
     parts = [
         (f"base weights ({dtype_bytes * 8}-bit floats)", weights),
@@ -205,8 +207,8 @@ def plan_verbs(recipe: Any, budget: int | None = None) -> list[VerbPlan]:
     if budget is not None and not full.fits:
         verdict = "fits" if nf4.fits else "does not fit either: lower [lora] r or free the GPU"
         full.notes.append(f"speak picks --quantization nf4 on this card by itself ({verdict})")
-    merge_gpu = merge_plan(model, lora_params, 2, budget, "GPU")
-    merge_cpu = merge_plan(model, lora_params, 2, None, "CPU")
+    merge_gpu = merge_plan(model, lora_params, 4, budget, "GPU")  # merge works in fp32 (verbs.merge)
+    merge_cpu = merge_plan(model, lora_params, 4, None, "CPU")
     if budget is not None and not merge_gpu.fits:
         merge_gpu.notes.append(
             f"merge runs on CPU by itself on this card (--device cpu): {merge_cpu.total / GIB:.1f} GiB of RAM"

@@ -163,7 +163,7 @@ def test_plan_predicts_what_speaking_allocates(tmp_path: Path) -> None:
 
 
 def test_plan_predicts_what_merging_on_cpu_allocates(tmp_path: Path) -> None:
-    """The whole verb (load, adapt, probe twice, merge in place, save) against its profiled peak."""
+    """The whole verb (load, probe adapted and base, merge in place, probe, save) against its profiled peak."""
     from benchmarks.plan_check import measure_merge
 
     measured, predicted = measure_merge(tmp_path)

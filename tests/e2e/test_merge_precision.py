@@ -1,0 +1,69 @@
+"""A merge keeps what a real-size adapter changes.
+
+A real run (lr 2e-4) moves each weight by ~1e-3 to 1e-2 of its norm: about one bf16 step. Folding such
+an adapter into bf16 weights rounds most of it away, and a check against the largest logit cannot see
+it. These tests use an adapter of that size (‖ΔW‖/‖W‖ = 2e-3) over a base stored in bf16, as the real
+checkpoint is (`tests.helpers.real_size_adapter`), and measure the share of the adapter's effect on
+the probe's audio logits that survives: 1 - ‖merged - adapted‖ / ‖adapted - base‖, all in fp32.
+On whichever backend this environment has.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+import higgs_lora
+from higgs_lora import HiggsLoraError
+from higgs_lora.backends.tiny import build_tiny_text_tokenizer
+from tests.helpers import installed_backend, real_size_adapter
+
+MIN_KEPT = 0.9
+
+
+@pytest.fixture(scope="module")
+def adapter(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return real_size_adapter(tmp_path_factory.mktemp("real-size"))
+
+
+@pytest.fixture(scope="module")
+def reference(adapter: Path) -> dict[str, torch.Tensor]:
+    """Audio logits on the probe of the base and of the adapter applied unmerged, both in fp32."""
+    model = higgs_lora.load_adapter(adapter, dtype=torch.float32).eval()
+    probe = installed_backend().probe_batch(model.get_base_model().config, build_tiny_text_tokenizer(), "cpu")
+    with torch.no_grad():
+        adapted = model(**probe).audio_logits.float()
+        with model.disable_adapter():
+            base = model(**probe).audio_logits.float()
+    return {"probe": probe, "adapted": adapted, "base": base}
+
+
+def kept(model: torch.nn.Module, reference: dict[str, torch.Tensor]) -> float:
+    """The share of the adapter's effect `model` (any dtype, run in fp32) still has."""
+    with torch.no_grad():
+        got = model.float()(**reference["probe"]).audio_logits.float()
+    adapted, base = reference["adapted"], reference["base"]
+    return 1 - float((got - adapted).norm() / (adapted - base).norm())
+
+
+def test_the_default_merge_keeps_a_real_size_adapters_effect(
+    adapter: Path, reference: dict[str, torch.Tensor], tmp_path: Path
+) -> None:
+    result = higgs_lora.merge(adapter, out=tmp_path / "merged")
+    # Measured here, independently of merge's own check: the checkpoint as written, read from disk.
+    merged = installed_backend().load_base_model(str(tmp_path / "merged"), None, torch_dtype=torch.float32)
+    assert kept(merged.eval(), reference) >= MIN_KEPT
+    assert result.kept >= MIN_KEPT, result
+    record = json.loads((tmp_path / "merged" / "higgs_lora_merge.json").read_text())
+    assert record["kept"] == result.kept and record["dtype"] == result.dtype
+
+
+def test_a_precision_that_would_round_the_adapter_away_is_refused_before_writing(
+    adapter: Path, tmp_path: Path
+) -> None:
+    with pytest.raises(HiggsLoraError, match=r"keeps only \d+% of the adapter's effect.*--dtype fp32"):
+        higgs_lora.merge(adapter, out=tmp_path / "lossy", dtype="bf16")
+    assert not (tmp_path / "lossy").exists() and not list(tmp_path.glob(".lossy*"))
