@@ -83,7 +83,7 @@ def convert(parser: argparse.ArgumentParser) -> None:
 def speak(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--text", required=True, help="what to say")
     source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--adapter", help="adapter folder (merged into its base in memory)")
+    source.add_argument("--adapter", help="adapter folder (applied to its base, unmerged)")
     source.add_argument("--model", help="merged model folder (from higgs-lora merge)")
     parser.add_argument("--ref", help="reference clip to clone the voice from (with --ref-text)")
     parser.add_argument("--ref-text", help="transcript of the reference clip")
@@ -96,8 +96,8 @@ def speak(parser: argparse.ArgumentParser) -> None:
         "--quantization",
         default="auto",
         choices=["auto", "nf4", "none"],
-        help="none: adapter merged into full-precision weights; nf4: the 4-bit base it was trained on, "
-        "adapter unmerged (fits 12 GB); auto: none when it fits the GPU (always on CPU), else nf4",
+        help="none: the full-precision base; nf4: the 4-bit base (fits 12 GB); the adapter unmerged on "
+        "either; auto: none when it fits the GPU (always on CPU), else nf4",
     )
     parser.add_argument(
         "--compute-dtype",

@@ -91,8 +91,8 @@ class VerbPlan:
 def speech_plan(
     model: Any, quantization: str, lora_params: int = 0, budget: int | None = None, device: str = "GPU"
 ) -> VerbPlan:
-    """`speak` with `model` (a ModelConfig): "none" = adapter merged into full-precision weights, "nf4" =
-    the 4-bit base with the adapter (`lora_params` fp32 weights) applied unmerged."""
+    """`speak` with `model` (a ModelConfig): "none" = the full-precision base, "nf4" = the 4-bit base, each
+    with the adapter (`lora_params` fp32 weights) applied unmerged (`adapter.fit.load_for_speech`)."""
     from higgs_lora.planning.sizes import architecture, meta_model, predicted_weight_bytes
 
     config = architecture(model)
@@ -101,7 +101,7 @@ def speech_plan(
         meta_model(config), quantization, model.double_quant, act, config.backend.full_precision_modules
     )
     parts = [(f"base weights ({quantization})", weights)]
-    if quantization != "none" and lora_params:
+    if lora_params:
         parts.append(("LoRA weights (unmerged)", lora_params * 4))
     parts += generation_parts(model, config, act)
     return VerbPlan(f"speak --quantization {quantization}", device, parts, budget)

@@ -1,7 +1,7 @@
 """`speak`: text → speech with an adapter or a merged model, through the backend's generation path.
 
 The adapter's (or merged folder's) trained setup is resolved once; the model is loaded for speech
-(merged in memory, or 4-bit with the adapter unmerged) and handed to its backend's `Speaker`.
+(the adapter unmerged on its base, `adapter.fit.load_for_speech`) and handed to its backend's `Speaker`.
 """
 
 from __future__ import annotations
@@ -35,8 +35,8 @@ def speak(
 ) -> Speech:
     """Speak `text` with an adapter (`adapters/NAME`) or a merged model folder; write `out` if given.
 
-    `quantization`: "none" merges the adapter into full-precision weights in memory; "nf4" keeps the
-    4-bit base the adapter was trained against, with the adapter applied unmerged (fits a 12 GB card);
+    `quantization`: "none" runs the full-precision base, "nf4" the 4-bit base (fits a 12 GB card); the
+    adapter is applied unmerged on either (folded in only into an fp32 base, where that is exact).
     "auto" takes "none" when its predicted peak fits the GPU's free memory (always on CPU), else "nf4".
     The system prompt defaults to the one the adapter was trained with.
     """
@@ -51,7 +51,8 @@ def speak(
         load_for_speech(setup, trust_pickle),
         *load_tokenizers(setup.model, setup.runtime.device),
         system_prompt=system_prompt or setup.system_prompt,
-        # bitsandbytes' 4-bit kernels are not captured into CUDA graphs: graphs only for full precision.
+        # bitsandbytes' 4-bit kernels are not captured into CUDA graphs: graphs only for full precision
+        # (the LoRA layers, injected before capture, are captured with the decoder layers).
         capture_cuda_graphs=setup.model.quantization == "none",
     )
     speech = speaker(text, ref_audio, ref_text, seed=seed, temperature=temperature, max_seconds=max_seconds)

@@ -1,4 +1,4 @@
-"""A merge keeps what a real-size adapter changes.
+"""A merge keeps what a real-size adapter changes, and speaking hears all of it.
 
 A real run (lr 2e-4) moves each weight by ~1e-3 to 1e-2 of its norm: about one bf16 step. Folding such
 an adapter into bf16 weights rounds most of it away, and a check against the largest logit cannot see
@@ -67,3 +67,16 @@ def test_a_precision_that_would_round_the_adapter_away_is_refused_before_writing
     with pytest.raises(HiggsLoraError, match=r"keeps only \d+% of the adapter's effect.*--dtype fp32"):
         higgs_lora.merge(adapter, out=tmp_path / "lossy", dtype="bf16")
     assert not (tmp_path / "lossy").exists() and not list(tmp_path.glob(".lossy*"))
+
+
+def test_speaking_in_full_precision_on_a_half_precision_base_keeps_the_adapter(
+    adapter: Path, reference: dict[str, torch.Tensor]
+) -> None:
+    """As speak runs on a GPU: the base in bf16, full precision (no 4-bit)."""
+    from higgs_lora.adapter.fit import load_for_speech
+    from higgs_lora.adapter.setup import speech_setup
+
+    setup = speech_setup(adapter, quantization="none", compute_dtype="bfloat16")
+    model = load_for_speech(setup)
+    assert next(model.parameters()).dtype == torch.bfloat16
+    assert kept(model, reference) >= 0.999  # the LoRA weights stay as trained (fp32), beside the base

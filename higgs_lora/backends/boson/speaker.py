@@ -3,8 +3,8 @@
 The path is the one `HiggsAudioServeEngine.generate` (serve/serve_engine.py) takes: ChatML prompt →
 `HiggsAudioSampleCollator` → `HiggsAudioModel.generate` with static KV-cache buckets → revert the delay
 pattern → audio tokenizer decode. We drive those pieces ourselves because the engine only loads models
-by path and captures CUDA graphs in its constructor; an adapter is merged into the weights *before*
-any capture here, never after (a captured graph would replay without it).
+by path and captures CUDA graphs in its constructor; an adapter is merged or injected *before* any
+capture here, never after (a captured graph would replay without it).
 """
 
 from __future__ import annotations
@@ -67,7 +67,7 @@ class Speaker:
         }
         self.collator = higgs_collator(config, for_generation=True)
         if capture_cuda_graphs and model.device.type == "cuda":
-            model.capture_model(self.kv_caches.values())  # after any adapter is merged, never before
+            model.capture_model(self.kv_caches.values())  # after the adapter is merged or injected
 
     def __call__(
         self,
