@@ -126,22 +126,49 @@ def speech_setup(
     compute_dtype: str = "auto",
     trust_pickle: bool = False,
 ) -> TrainedSetup:
-    """The setup speaking runs with, from an adapter or a merged folder, with its runtime decided and
-    quantization "auto" resolved for this machine: "none" (full precision) where `plan` predicts it fits
-    the GPU's free memory, always on a CPU; else "nf4" (the 4-bit base, the adapter unmerged)."""
+    """The setup speaking (and `eval`) runs with, from an adapter or a merged folder, runtime decided.
+
+    An adapter by default (`auto`) runs as training heard it in `[samples]`/`[eval]`: on the base as the
+    recipe loaded it (`[model] quantization`, `double_quant`, `compute_dtype`), the adapter unmerged;
+    a plain-LoRA adapter ("none") falls back to "nf4" where `plan` predicts full precision does not fit
+    the GPU's free memory. A merged folder by default: "none" where it fits (always on a CPU), else
+    "nf4", and on a GPU in the dtype it was merged in (bf16 would round a trained adapter away)."""
     from higgs_lora.model.load import pick_runtime
     from higgs_lora.planning.inference import speech_quantization
 
     if quantization not in ("auto", "nf4", "none"):
         raise HiggsLoraError(f"--quantization {quantization!r}: choose auto, nf4 or none.")
+    trained: dict[str, Any] = {}
     if adapter is not None:
-        setup = adapter_setup(adapter, compute_dtype=compute_dtype, trust_pickle=trust_pickle)
+        setup = adapter_setup(adapter, trust_pickle=trust_pickle)
+        recorded = setup.recorded.get("model", {})
+        trained = {
+            key: recorded.get(key, ModelConfig.model_fields[key].default)
+            for key in ("quantization", "double_quant", "compute_dtype")
+        }
+        setup = setup.loading(
+            compute_dtype=trained["compute_dtype"] if compute_dtype == "auto" else compute_dtype,
+            double_quant=trained["double_quant"],
+        )
     else:
-        setup = merged_setup(model, compute_dtype=compute_dtype)  # type: ignore[arg-type]
+        setup = merged_setup(model, compute_dtype=_merged_compute_dtype(model, compute_dtype))  # type: ignore[arg-type]
     runtime = pick_runtime(setup.model)
     if quantization == "auto":
-        quantization = speech_quantization(setup.model, runtime)
+        quantization = trained.get("quantization", "none")
+        if quantization == "none":
+            quantization = speech_quantization(setup.model, runtime)
     return replace(setup.loading(quantization=quantization), runtime=runtime)
+
+
+def _merged_compute_dtype(folder: str | Path, compute_dtype: str) -> str:
+    """`auto` for a merged folder on a GPU: the dtype it was merged in (its merge record), not bf16."""
+    import torch
+
+    file = Path(folder) / MERGE_RECORD
+    if compute_dtype != "auto" or not torch.cuda.is_available() or not file.is_file():
+        return compute_dtype
+    merged = json.loads(file.read_text(encoding="utf-8")).get("dtype")
+    return {"bf16": "bfloat16", "fp16": "float16", "fp32": "float32"}.get(merged, compute_dtype)
 
 
 def _setup(

@@ -97,13 +97,15 @@ def speak(parser: argparse.ArgumentParser) -> None:
         default="auto",
         choices=["auto", "nf4", "none"],
         help="none: the full-precision base; nf4: the 4-bit base (fits 12 GB); the adapter unmerged on "
-        "either; auto: none when it fits the GPU (always on CPU), else nf4",
+        "either; auto: as training loaded the base ([model] quantization, as [samples]/[eval] and eval "
+        "hear it; for --model: none when it fits the GPU, else nf4)",
     )
     parser.add_argument(
         "--compute-dtype",
         default="auto",
         choices=["auto", "bfloat16", "float16", "float32"],
-        help="auto: bf16 on a GPU that has it, fp32 on CPU",
+        help="auto: as the adapter was trained ([model] compute_dtype; its auto: bf16 on a GPU that has it, "
+        "fp32 on CPU); a merged model on a GPU: the dtype it was merged in",
     )
     parser.add_argument(
         "--system-prompt", help="override the system prompt (default: the one the adapter was trained with)"
@@ -134,6 +136,12 @@ def eval_(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--language", default="en", help="language of the texts, for Whisper (en)")
     parser.add_argument("--data", help="training data, if it moved since training (default: as trained)")
+    parser.add_argument(
+        "--quantization",
+        default="auto",
+        choices=["auto", "nf4", "none"],
+        help="as speak's (auto: the base as training loaded it, the adapter unmerged, as speak by default)",
+    )
     parser.add_argument("--force", action="store_true", help="replace an earlier ADAPTER/eval/")
 
 

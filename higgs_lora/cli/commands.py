@@ -109,6 +109,7 @@ def eval_(args: argparse.Namespace) -> None:
         speaker_model=args.speaker_model,
         language=args.language,
         data=args.data,
+        quantization=args.quantization,
         force=args.force,
     )
     print(report.summary())

@@ -5,7 +5,9 @@
 TensorBoard and metrics.json (`quality_history`), and whenever the chosen `best` figure improves the
 adapter weights are written to adapters/<name>/best/ (atomically, with recipe.toml and best.json, so
 `higgs-lora speak --adapter adapters/<name>/best` works). The adapter in adapters/<name>/ stays the
-last step's: training too long can no longer cost the voice, and nothing is silently swapped.
+last step's: training too long can no longer cost the voice, and nothing is silently swapped. The
+live model (the recipe's base, the adapter unmerged) is the one `speak` and `eval` load by default, so
+the best step is chosen on what users hear.
 """
 
 from __future__ import annotations

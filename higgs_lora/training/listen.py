@@ -2,7 +2,9 @@
 
 Loss alone does not tell that a voice skips words or never stops; hearing it does. WAVs land in
 adapters/<name>/samples/step-N/ and in TensorBoard's audio tab. Generation runs on the live model (LoRA
-layers injected, nothing merged), under no_grad, and puts the model back in training mode.
+layers injected, nothing merged), under no_grad, and puts the model back in training mode. That is the
+model `speak` and `eval` load by default afterwards (`adapter.setup.speech_setup`): the base as the
+recipe loads it, the adapter unmerged.
 """
 
 from __future__ import annotations

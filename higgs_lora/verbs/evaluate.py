@@ -43,6 +43,7 @@ def evaluate_adapter(
     speaker_model: str = "resemblyzer",
     language: str = "en",
     data: str | Path | None = None,
+    quantization: str = "auto",
     force: bool = False,
     progress: bool = True,
 ) -> EvalReport:
@@ -52,6 +53,8 @@ def evaluate_adapter(
     `texts`: a file (one sentence per line) or a list replacing the 20 built-in sentences; the held-out
     split's transcripts are always added. `asr`: a Whisper id or folder, "tiny-random", or "auto" (the
     tiny one for a tiny-random adapter, else asr.default_asr_model). Generation is seeded per sentence.
+    `quantization`: as `speak`'s, and resolved the same way (`auto`: the base as training loaded it,
+    the adapter unmerged, as `[samples]`/`[eval]` heard it), so the figures describe what speak plays.
     """
     import torch
 
@@ -62,9 +65,9 @@ def evaluate_adapter(
     from higgs_lora.training.checkpoints import checkpoints as list_checkpoints
 
     folder = Path(adapter)
-    # The base, revisions and audio tokenizer the adapter was trained with (its recipe.toml), read once.
-    # As speak does: full precision where it fits the GPU, else the 4-bit base with adapters unmerged.
-    setup = speech_setup(folder)
+    # The base, revisions and audio tokenizer the adapter was trained with (its recipe.toml), read once,
+    # loaded as speak loads it by default: the same model configuration (adapter.setup.speech_setup).
+    setup = speech_setup(folder, quantization=quantization)
     out = folder / "eval"
     if out.exists() and not force:
         raise OutputExistsError(f"{out} exists from an earlier eval. Pass --force to replace it.")

@@ -37,7 +37,10 @@ def speak(
 
     `quantization`: "none" runs the full-precision base, "nf4" the 4-bit base (fits a 12 GB card); the
     adapter is applied unmerged on either (folded in only into an fp32 base, where that is exact).
-    "auto" takes "none" when its predicted peak fits the GPU's free memory (always on CPU), else "nf4".
+    "auto": an adapter runs on the base as training loaded it (`[model] quantization`), the model that
+    `[samples]`/`[eval]` heard and `eval` scores; a merged model takes "none" when its predicted peak
+    fits the GPU's free memory (always on CPU), else "nf4". `compute_dtype` "auto": as the adapter was
+    trained; for a merged model on a GPU, the dtype it was merged in.
     The system prompt defaults to the one the adapter was trained with.
     """
     check_text(text)

@@ -11,6 +11,7 @@ On whichever backend this environment has.
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -80,3 +81,15 @@ def test_speaking_in_full_precision_on_a_half_precision_base_keeps_the_adapter(
     model = load_for_speech(setup)
     assert next(model.parameters()).dtype == torch.bfloat16
     assert kept(model, reference) >= 0.999  # the LoRA weights stay as trained (fp32), beside the base
+
+
+def test_speak_and_eval_default_to_the_configuration_training_listened_with(adapter: Path) -> None:
+    """[samples]/[eval] during training hear the live model: the trained base (4-bit unless the recipe
+    says `quantization = "none"`), LoRA unmerged. speak and eval resolve the same by default."""
+    from higgs_lora.adapter.setup import speech_setup
+
+    assert speech_setup(adapter).model.quantization == "nf4"  # no recipe.toml: the schema's default
+    plain = adapter.parent / "plain-lora"
+    shutil.copytree(adapter, plain)
+    (plain / "recipe.toml").write_text('[model]\nquantization = "none"\n', encoding="utf-8")
+    assert speech_setup(plain).model.quantization == "none"
