@@ -58,6 +58,18 @@ def discard_incomplete(folder: Path) -> list[Path]:
     return removed
 
 
+def remove_old_checkpoints(folder: Path, keep: int, protect: Path | None = None) -> list[Path]:
+    """Delete complete checkpoints older than the newest `keep` (never `protect`); returns them.
+
+    Only complete ones count and go: run after the newest is marked, so a complete one always remains.
+    """
+    complete = [path for _, path, done in checkpoints(folder) if done]
+    removed = [path for path in complete[: max(len(complete) - keep, 0)] if path != protect]
+    for path in removed:
+        shutil.rmtree(path, ignore_errors=True)
+    return removed
+
+
 def check_disk_space(folder: Path, needed_bytes: int) -> None:
     """Fail before training, not hours in, when the checkpoints and adapter will not fit."""
     free = shutil.disk_usage(folder).free

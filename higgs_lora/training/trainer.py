@@ -19,7 +19,8 @@ from transformers import Trainer, TrainerCallback
 from higgs_lora.core.errors import HiggsLoraError
 from higgs_lora.higgs.loss import HiggsLoss, higgs_loss
 from higgs_lora.model.lean import DeferredTextHead
-from higgs_lora.training.checkpoints import mark_complete
+from higgs_lora.training.checkpoints import mark_complete, remove_old_checkpoints
+from higgs_lora.training.sampler import EpochLengthGroupedSampler
 
 # The Trainer versions HiggsTrainer was written and checked against, each with what it does there that
 # the Trainer does not. A later Trainer may already do the same (e.g. divide accumulated gradients
@@ -34,7 +35,10 @@ TRAINER_VERSIONS = {
     ],
     # 5.x divides each micro-batch's loss by the accumulation steps itself (training_step, when the
     # model takes no loss kwargs) and keeps accelerate's at 1; it loads the RNG state itself.
-    ">=5.3,<6": ["optimizer state loaded to 'cpu' on --resume under gloo (_load_optimizer_and_scheduler)"],
+    ">=5.3,<6": [
+        "optimizer state loaded to 'cpu' on --resume under gloo (_load_optimizer_and_scheduler)",
+        "the resumed epoch reaching the bucketing sampler with several processes (get_resumed_dataloader)",
+    ],
 }
 
 
@@ -78,6 +82,7 @@ class HiggsTrainer(Trainer):
         trainer_version_range()
         super().__init__(*args, **kwargs)
         self.lengths = lengths
+        self.bucketing: EpochLengthGroupedSampler | None = None  # the training order when lengths are given
         self.text_loss_weight = text_loss_weight
         self.text_head = DeferredTextHead(self.model)
         # PeftModel.forward takes **kwargs, which makes Trainer (4.46) believe the model computes a
@@ -131,15 +136,33 @@ class HiggsTrainer(Trainer):
     def _get_train_sampler(self, *args: Any, **kwargs: Any):
         # Trainer's own length grouping reads lengths from a `datasets.Dataset` column or by indexing
         # dict samples; ours are the backend's samples, so the lengths come from the dataset (cache headers).
+        # Its order is drawn per epoch from the seed (training/sampler.py), so that --resume in a later
+        # epoch skips the batches that epoch really trained.
         if self.lengths is None:
             return super()._get_train_sampler(*args, **kwargs)
-        from transformers.trainer_pt_utils import LengthGroupedSampler
-
-        return LengthGroupedSampler(
-            self.args.train_batch_size * self.args.gradient_accumulation_steps,
-            lengths=self.lengths,
-            generator=torch.Generator().manual_seed(self.args.data_seed or self.args.seed),
+        seed = self.args.data_seed if self.args.data_seed is not None else self.args.seed
+        self.bucketing = EpochLengthGroupedSampler(
+            self.args.train_batch_size * self.args.gradient_accumulation_steps, self.lengths, seed
         )
+        return self.bucketing
+
+    def get_resumed_dataloader(self, dataloader: Any, num_batches: int) -> Any:
+        # transformers 5 only (4.46 skips batches inline). It calls `set_epoch` on the loader that skips
+        # the resumed epoch's trained batches, after wrapping; with several processes that loader's batch
+        # sampler is SkipBatchSampler(BatchSamplerShard(BatchSampler(sampler))), which accelerate's
+        # `DataLoaderShard.set_epoch` (1.16) does not descend to, so the bucketing sampler would keep
+        # epoch 0 and replay its order. Hand the epoch to it as well.
+        resumed = super().get_resumed_dataloader(dataloader, num_batches)
+        sampler = self.bucketing
+        if sampler is not None:
+            forward = resumed.set_epoch
+
+            def set_epoch(epoch: int) -> None:
+                forward(epoch)
+                sampler.set_epoch(epoch)
+
+            resumed.set_epoch = set_epoch
+        return resumed
 
     def prediction_step(self, model, inputs, prediction_loss_only, ignore_keys=None):
         inputs = self._prepare_inputs(inputs)
@@ -155,11 +178,25 @@ class HiggsTrainer(Trainer):
         super().log(logs, *args, **kwargs)
 
     def _save_checkpoint(self, model, trial, *args: Any, **kwargs: Any) -> None:
-        super()._save_checkpoint(model, trial, *args, **kwargs)
+        # The Trainer deletes checkpoints beyond save_total_limit as the last act of `_save_checkpoint`
+        # (4.46 `_rotate_checkpoints`, 5.x `rotate_checkpoints`), before our marker could be written:
+        # with save_total_limit = 1 a kill in between left only an unmarked checkpoint, which is never
+        # resumed from, so nothing. Save with its rotation off, mark, then delete the old ones: at every
+        # moment a complete checkpoint exists.
+        limit = self.args.save_total_limit
+        self.args.save_total_limit = None
+        try:
+            super()._save_checkpoint(model, trial, *args, **kwargs)
+        finally:
+            self.args.save_total_limit = limit
         # Written last: a checkpoint without the marker was interrupted and is never resumed from.
-        folder = Path(self._get_output_dir(trial=trial)) / f"checkpoint-{self.state.global_step}"
+        run_dir = Path(self._get_output_dir(trial=trial))
+        folder = run_dir / f"checkpoint-{self.state.global_step}"
         if folder.is_dir() and self.args.should_save:
             mark_complete(folder)
+            if limit:
+                best = self.state.best_model_checkpoint
+                remove_old_checkpoints(run_dir, keep=limit, protect=Path(best) if best else None)
 
     def _load_optimizer_and_scheduler(self, checkpoint: str | None) -> None:
         # transformers 4.46 maps the optimizer state to `args.device` in multi-process runs, which under

@@ -94,6 +94,45 @@ def test_resume_after_kill_9_reproduces_the_uninterrupted_run(tmp_path: Path, co
         torch.testing.assert_close(final_b[key], final_a[key], rtol=1e-4, atol=1e-6)
 
 
+# 12 smoke clips in batches of 2 are 6 steps an epoch: checkpoint-8 lies 2 batches into epoch 1, and the
+# resumed run crosses into epoch 2 at step 13.
+ACROSS_EPOCHS = "max_steps = 14\nsave_steps = 8\nsave_total_limit = 2"
+
+
+def bucketed_recipe(folder: Path, codes_cache_dir: Path) -> Path:
+    recipe = smoke_recipe(folder, codes_cache_dir, train=ACROSS_EPOCHS)
+    recipe.write_text(recipe.read_text().replace("batch_size = 1", "batch_size = 2"))  # bucketing is on
+    return recipe
+
+
+def test_resume_in_a_later_epoch_with_length_buckets_reproduces_the_uninterrupted_run(
+    tmp_path: Path, codes_cache_dir: Path
+) -> None:
+    """Each epoch's bucketed order must be the one the uninterrupted run drew for it, or the batches
+    skipped on resume are not the ones trained (some clips twice, others never)."""
+    reference = higgs_lora.train(bucketed_recipe(tmp_path / "a", codes_cache_dir), progress=False)
+    assert reference.metrics["bucketed"] and reference.metrics["steps"] == 14
+
+    recipe = bucketed_recipe(tmp_path / "b", codes_cache_dir)
+    checkpoints = tmp_path / "b" / "adapters" / "t" / "checkpoints"
+    process = cli("train", str(recipe), cwd=tmp_path)
+    wait_for(checkpoints / "checkpoint-8" / COMPLETE, process)
+    process.kill()  # SIGKILL, in epoch 1
+    process.wait()
+
+    resumed = higgs_lora.train(recipe, resume=True, progress=False)
+    assert resumed.metrics["resumed_from_step"] == 8
+    expected = dict(map(tuple, reference.metrics["loss_history"]))
+    got = dict(map(tuple, resumed.metrics["loss_history"]))
+    assert got.keys() == expected.keys() == set(range(1, 15))
+    for step in expected:
+        assert got[step] == pytest.approx(expected[step], rel=1e-4), step
+    final_a = load_file(str(reference.adapter_dir / "adapter_model.safetensors"))
+    final_b = load_file(str(resumed.adapter_dir / "adapter_model.safetensors"))
+    for key in final_a:
+        torch.testing.assert_close(final_b[key], final_a[key], rtol=1e-4, atol=1e-6)
+
+
 class PoisonAfterStep(TrainerCallback):
     def __init__(self, step: int) -> None:
         self.step = step
