@@ -9,11 +9,13 @@ import torch
 from higgs_lora.higgs.chatml import IGNORE, chatml_tokens, conversation
 from higgs_lora.higgs.delay import (
     apply_delay,
+    generation_steps,
     revert_delay,
     spoken_codes,
     stream,
     stream_labels,
     stream_length,
+    stream_stopped,
 )
 
 BOS, EOS = 1024, 1025
@@ -34,7 +36,61 @@ def test_a_stream_labels_its_eos_and_never_its_bos_or_delay_fill() -> None:
     assert (revert_delay(labels)[:, 0] == IGNORE).all() and (revert_delay(labels)[:, -1] == EOS).all()
     assert torch.equal(revert_delay(labels)[:, 1:-1], codes)
     assert (labels[inputs == BOS] == IGNORE).all(), "the BOS column and the delay fill are no targets"
-    assert torch.equal(spoken_codes(inputs, 1024), codes)
+    assert torch.equal(spoken_codes(inputs, 1024, EOS), codes)
+
+
+def _delayed(frames: torch.Tensor) -> torch.Tensor:
+    """Frames `[C, n]` (BOS first) as generation writes them: delayed, EOS filling the right."""
+    return apply_delay(frames, BOS, EOS)
+
+
+def _column(value: int, rows: int = 4) -> torch.Tensor:
+    return torch.full((rows, 1), value)
+
+
+def test_a_stream_that_stopped_decodes_its_codes_and_nothing_else() -> None:
+    codes = torch.randint(0, 1024, (4, 6))
+    delayed = stream(codes, BOS, EOS)  # [BOS | codes | EOS], as boson's engine ends it
+    assert torch.equal(spoken_codes(delayed, 1024, EOS), codes) and stream_stopped(delayed, EOS)
+
+
+def test_a_late_eos_in_the_higher_codebooks_adds_no_frame() -> None:
+    """transformers' processor forces EOS into codebook k a step after codebook k - 1's: codebook 0's
+    EOS frame holds codes sampled after the stop, and an all-EOS frame follows (one column wider)."""
+    codes = torch.randint(0, 1024, (4, 6))
+    after_stop = torch.cat([_column(EOS, 1), torch.randint(0, 1024, (3, 1))])
+    delayed = _delayed(torch.cat([_column(BOS), codes, after_stop, _column(EOS)], 1))
+    assert delayed.shape == (4, 6 + 4 + 2)
+    assert revert_delay(delayed)[:, 1:-1].shape == (4, 7), "what [:, 1:-1] keeps: one garbage frame"
+    assert torch.equal(spoken_codes(delayed, 1024, EOS), codes) and stream_stopped(delayed, EOS)
+
+
+def test_an_early_eos_in_a_higher_codebook_ends_the_speech_there() -> None:
+    codes = torch.randint(0, 1024, (4, 6))
+    frames = torch.cat([_column(BOS), codes, _column(EOS)], 1)
+    frames[2, 4:] = EOS  # codebook 2 stopped at frame 4, while codebook 0 still spoke
+    assert torch.equal(spoken_codes(_delayed(frames), 1024, EOS), codes[:, :3])
+
+
+def test_a_stream_cut_by_the_step_limit_keeps_every_complete_frame() -> None:
+    codes = torch.randint(0, 1024, (4, 9))
+    delayed = _delayed(torch.cat([_column(BOS), codes], 1))[:, : generation_steps(6, 4)]
+    assert not stream_stopped(delayed, EOS)
+    assert revert_delay(delayed)[:, 1:-1].shape == (4, 5), "what [:, 1:-1] keeps: the last frame lost"
+    assert torch.equal(spoken_codes(delayed, 1024, EOS), codes[:, :6])
+
+
+def test_a_stream_that_stopped_at_once_has_no_frames() -> None:
+    delayed = stream(torch.zeros(4, 0, dtype=torch.long), BOS, EOS)
+    assert delayed.shape == (4, 5) and stream_stopped(delayed, EOS)
+    assert spoken_codes(delayed, 1024, EOS).shape == (4, 0)
+    assert spoken_codes(delayed[:, :2], 1024, EOS).shape == (4, 0)  # cut before the BOS frame was whole
+
+
+def test_codes_past_the_codebook_are_clipped_into_it() -> None:
+    codes = torch.randint(0, 1024, (4, 3))
+    codes[1, 1] = BOS  # a stray stream BOS sampled mid-stream
+    assert spoken_codes(stream(codes, BOS, EOS), 1024, EOS)[1, 1] == 1023
 
 
 def test_the_conversation_ends_with_the_target_turn_only_when_training() -> None:
@@ -52,6 +108,8 @@ def test_the_delay_pattern_is_boson_multimodals() -> None:
     theirs, _ = utils.build_delay_pattern_mask(wrapped.unsqueeze(0), BOS, EOS)
     assert torch.equal(stream(codes, BOS, EOS), theirs[0])
     assert torch.equal(revert_delay(theirs[0]), utils.revert_delay_pattern(theirs[0]))
+    serve_engine_decode = utils.revert_delay_pattern(theirs[0]).clip(0, 1023)[:, 1:-1]  # a stopped stream
+    assert torch.equal(spoken_codes(theirs[0], 1024, EOS), serve_engine_decode)
 
 
 @pytest.mark.parametrize("ref_text", [None, "What the reference says."])

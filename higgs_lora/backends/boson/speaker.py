@@ -28,7 +28,7 @@ from higgs_lora.backends.speech import (
     check_text,
 )
 from higgs_lora.core.errors import HiggsLoraError
-from higgs_lora.higgs.delay import spoken_codes
+from higgs_lora.higgs.delay import generation_steps, spoken_codes, stream_stopped
 
 
 class Speaker:
@@ -82,7 +82,8 @@ class Speaker:
         check_text(text)
         check_reference(ref_audio, ref_text)
         inputs = self._inputs(text, ref_audio, ref_text)
-        frames = int(max_seconds * self.audio_tokenizer.tps) + self.model.config.audio_num_codebooks + 1
+        config = self.model.config
+        steps = generation_steps(int(max_seconds * self.audio_tokenizer.tps), config.audio_num_codebooks)
         for cache in self.kv_caches.values():
             cache.reset()
         was_training = self.model.training
@@ -91,7 +92,7 @@ class Speaker:
             with torch.no_grad():
                 outputs = self.model.generate(
                     **inputs,
-                    max_new_tokens=frames,
+                    max_new_tokens=steps,
                     use_cache=True,
                     stop_strings=["<|end_of_text|>", "<|eot_id|>"],
                     tokenizer=self.text_tokenizer,
@@ -110,9 +111,9 @@ class Speaker:
         # Once the model samples the stream EOS in any codebook, generation forces EOS into the rest one
         # delay step at a time and then ends the stream (modeling_higgs_audio.py `_sample_audio_tokens`);
         # a stream cut by max_new_tokens before the model chose EOS holds none.
-        stopped = bool((outputs[1][-1] == self.model.config.audio_stream_eos_id).any())
-        codebook_size = self.model.config.audio_codebook_size
-        codes = torch.cat([spoken_codes(a, codebook_size) for a in outputs[1]], 1)
+        eos = config.audio_stream_eos_id
+        stopped = stream_stopped(outputs[1][-1], eos)
+        codes = torch.cat([spoken_codes(a, config.audio_codebook_size, eos) for a in outputs[1]], 1)
         # A stream that stopped at once has no frames, which the codec's decoder cannot take: silence.
         audio = self.audio_tokenizer.decode(codes.unsqueeze(0))[0, 0] if codes.shape[1] else np.zeros(0)
         return Speech(

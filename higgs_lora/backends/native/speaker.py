@@ -31,7 +31,7 @@ from higgs_lora.backends.speech import (
 )
 from higgs_lora.core.errors import HiggsLoraError
 from higgs_lora.higgs.chatml import IGNORE, SPEAK_SUFFIX, chatml_tokens
-from higgs_lora.higgs.delay import spoken_codes
+from higgs_lora.higgs.delay import generation_steps, spoken_codes, stream_stopped
 
 RAS_WINDOW = 7
 RAS_MAX_REPEATS = 2
@@ -85,10 +85,10 @@ class NativeSpeaker:
 
         config = self.model.config
         inputs, prompt_frames = self._inputs(text, ref_codes, ref_text)
-        frames = int(max_seconds * self.audio_tokenizer.tps) + config.num_codebooks + 1
+        steps = generation_steps(int(max_seconds * self.audio_tokenizer.tps), config.num_codebooks)
         sampling = temperature > 0
         generation = GenerationConfig(
-            max_new_tokens=frames,
+            max_new_tokens=steps,
             do_sample=sampling,
             eos_token_id=config.eos_token_id,
             pad_token_id=config.pad_token_id,
@@ -113,12 +113,8 @@ class NativeSpeaker:
         if stream.shape[1] == 0:
             raise HiggsLoraError(f"the model produced no audio for {text!r}")
         eos = config.audio_stream_eos_id
-        # A stream cut by max_new_tokens before the model chose EOS holds none in its last frame.
-        stopped = bool((stream[:, -1] == eos).any())
-        if stream.shape[1] > config.num_codebooks + 1:
-            codes = spoken_codes(stream, config.codebook_size - 2)  # its size counts BOS and EOS
-        else:
-            codes = torch.zeros(config.num_codebooks, 0, dtype=torch.long)
+        stopped = stream_stopped(stream, eos)  # else max_new_tokens cut it before the model chose EOS
+        codes = spoken_codes(stream, config.codebook_size - 2, eos)  # its size counts BOS and EOS
         # A stream that stopped at once has no frames, which the codec's decoder cannot take: silence.
         audio = self.audio_tokenizer.decode(codes.unsqueeze(0))[0, 0] if codes.shape[1] else np.zeros(0)
         return Speech(
