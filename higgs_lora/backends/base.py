@@ -11,7 +11,8 @@ Duck types the kit relies on, whatever the backend:
   [N, C, K]` for the N audio-out frames: exactly what `higgs_lora.loss.higgs_loss` takes.
 - speaker: `Speaker(model, text_tokenizer, audio_tokenizer, system_prompt, kv_cache_lengths,
   capture_cuda_graphs)` whose call `(text, ref_audio, ref_text, seed, temperature, top_p, max_seconds)`
-  returns a `higgs_lora.speak.Speech`.
+  returns a `higgs_lora.speak.Speech`; its `.sampling` (`higgs_lora.higgs.sampling.SAMPLING`) holds the
+  rest of the sampling settings and the temperature and top-p a call leaves None.
 """
 
 from __future__ import annotations

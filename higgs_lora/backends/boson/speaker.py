@@ -4,7 +4,9 @@ The path is the one `HiggsAudioServeEngine.generate` (serve/serve_engine.py) tak
 `HiggsAudioSampleCollator` → `HiggsAudioModel.generate` with static KV-cache buckets → revert the delay
 pattern → audio tokenizer decode. We drive those pieces ourselves because the engine only loads models
 by path and captures CUDA graphs in its constructor; an adapter is merged or injected *before* any
-capture here, never after (a captured graph would replay without it).
+capture here, never after (a captured graph would replay without it) Two steps differ from the
+engine's: greedy is argmax alone (the engine keeps RAS on at temperature 0, `higgs_lora.higgs.sampling`),
+and `spoken_codes` keeps a cut stream's last frame (the engine's `[:, 1:-1]` drops it).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from higgs_lora.backends.speech import (
 )
 from higgs_lora.core.errors import HiggsLoraError
 from higgs_lora.higgs.delay import generation_steps, spoken_codes, stream_stopped
+from higgs_lora.higgs.sampling import SAMPLING, Sampling
 
 
 class Speaker:
@@ -50,6 +53,8 @@ class Speaker:
         self.audio_tokenizer = audio_tokenizer
         self.system_prompt = system_prompt
         self.reference_codes = ReferenceCodes(audio_tokenizer)
+        self.sampling = SAMPLING
+        """Top-k and RAS of every call, and its temperature and top-p unless the call gives them."""
         config = model.config
         model.set_audio_special_tokens(text_tokenizer)
         # One extra KV layer per dual-FFN layer, as the serve engine sizes them.
@@ -75,12 +80,13 @@ class Speaker:
         ref_audio: str | Path | None = None,
         ref_text: str | None = None,
         seed: int | None = None,
-        temperature: float = 0.7,
-        top_p: float = 0.95,
+        temperature: float | None = None,
+        top_p: float | None = None,
         max_seconds: float = 30.0,
     ) -> Speech:
         check_text(text)
         check_reference(ref_audio, ref_text)
+        sampling = self.sampling.but(temperature, top_p)
         inputs = self._inputs(text, ref_audio, ref_text)
         config = self.model.config
         steps = generation_steps(int(max_seconds * self.audio_tokenizer.tps), config.audio_num_codebooks)
@@ -96,13 +102,9 @@ class Speaker:
                     use_cache=True,
                     stop_strings=["<|end_of_text|>", "<|eot_id|>"],
                     tokenizer=self.text_tokenizer,
-                    do_sample=temperature > 0,
-                    temperature=temperature,
-                    top_p=top_p,
                     past_key_values_buckets=self.kv_caches,
-                    ras_win_len=7,
-                    ras_win_max_num_repeat=2,
                     seed=seed,
+                    **generate_settings(sampling),
                 )
         finally:
             self.model.train(was_training)
@@ -139,3 +141,18 @@ class Speaker:
         )
         batch = asdict(self.collator([sample]))
         return {k: v.to(self.model.device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
+
+
+def generate_settings(sampling: Sampling) -> dict[str, Any]:
+    """`sampling` as `HiggsAudioModel.generate`'s keywords, the ones the serve engine passes. Each is
+    given, so nothing comes from the checkpoint's generation_config: transformers 4.46 takes `top_k=None`
+    as none (its default is 50), boson's generate takes `ras_win_len=None` as no RAS."""
+    effective = sampling.effective()
+    return {
+        "do_sample": not effective.greedy,
+        "temperature": 1.0 if effective.greedy else effective.temperature,  # unread when greedy
+        "top_k": effective.top_k,
+        "top_p": effective.top_p,
+        "ras_win_len": effective.ras_window,
+        "ras_win_max_num_repeat": effective.ras_max_repeats,
+    }

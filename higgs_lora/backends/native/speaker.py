@@ -4,8 +4,9 @@ The prompt is the boson backend's (`prompt.chatml_tokens` without the target tur
 turn's header and `<|audio_out_bos|>`); a reference clip enters as an audio-out segment with stream
 BOS/EOS and the delay pattern, exactly as in training. The mixin's delay-pattern logits processor
 forces the stream BOS frame first and, once any codebook emits the stream EOS, EOS into the others one
-step at a time; it then ends the row with `eos_token_id`. The result is reverted (delay pattern off,
-BOS and EOS frames dropped) and decoded by the codec.
+step at a time; it then ends the row with `eos_token_id`. `spoken_codes` takes the frames before the
+stream's first EOS frame (delay pattern reverted), which the codec decodes. Sampling is
+`higgs_lora.higgs.sampling`, the boson speaker's settings, given in full (`generation_config`).
 
 Static KV-cache buckets and CUDA graphs are boson-engine features: the native path uses transformers'
 dynamic cache, so `kv_cache_lengths` and `capture_cuda_graphs` are accepted and ignored.
@@ -14,6 +15,7 @@ dynamic cache, so `kv_cache_lengths` and `capture_cuda_graphs` are accepted and 
 from __future__ import annotations
 
 import contextlib
+import copy
 from pathlib import Path
 from typing import Any
 
@@ -32,9 +34,9 @@ from higgs_lora.backends.speech import (
 from higgs_lora.core.errors import HiggsLoraError
 from higgs_lora.higgs.chatml import IGNORE, SPEAK_SUFFIX, chatml_tokens
 from higgs_lora.higgs.delay import generation_steps, spoken_codes, stream_stopped
+from higgs_lora.higgs.sampling import SAMPLING, Sampling
 
-RAS_WINDOW = 7
-RAS_MAX_REPEATS = 2
+RAS_SETTINGS = ("ras_win_len", "ras_win_max_num_repeat")
 
 
 class NativeSpeaker:
@@ -55,6 +57,8 @@ class NativeSpeaker:
         self.system_prompt = system_prompt
         self.collator = NativeCollator(model.config, round_to=1)
         self.reference_codes = ReferenceCodes(audio_tokenizer)
+        self.sampling = SAMPLING
+        """Top-k and RAS of every call, and its temperature and top-p unless the call gives them."""
 
     def __call__(
         self,
@@ -62,8 +66,8 @@ class NativeSpeaker:
         ref_audio: str | Path | None = None,
         ref_text: str | None = None,
         seed: int | None = None,
-        temperature: float = 0.7,
-        top_p: float = 0.95,
+        temperature: float | None = None,
+        top_p: float | None = None,
         max_seconds: float = 30.0,
     ) -> Any:  # -> higgs_lora.speak.Speech
         check_text(text)
@@ -77,8 +81,8 @@ class NativeSpeaker:
         ref_codes: torch.Tensor | None,
         ref_text: str | None,
         seed: int | None,
-        temperature: float,
-        top_p: float,
+        temperature: float | None,
+        top_p: float | None,
         max_seconds: float,
     ) -> Any:
         """`__call__` with the reference given as codes `[C, frames]` (tests, callers that cached them)."""
@@ -86,26 +90,23 @@ class NativeSpeaker:
         config = self.model.config
         inputs, prompt_frames = self._inputs(text, ref_codes, ref_text)
         steps = generation_steps(int(max_seconds * self.audio_tokenizer.tps), config.num_codebooks)
-        sampling = temperature > 0
-        generation = GenerationConfig(
+        sampling = self.sampling.but(temperature, top_p)
+        generation = generation_config(
+            sampling,
             max_new_tokens=steps,
-            do_sample=sampling,
             eos_token_id=config.eos_token_id,
             pad_token_id=config.pad_token_id,
             use_cache=True,
             return_dict_in_generate=True,
         )
-        if sampling:
-            generation.temperature = temperature
-            generation.top_p = top_p
-            generation.top_k = None
-            # Repetition-aware sampling, as boson's speaker runs it; it resamples, so never when greedy.
-            generation.ras_win_len = RAS_WINDOW
-            generation.ras_win_max_num_repeat = RAS_MAX_REPEATS
         was_training = self.model.training
         self.model.eval()
         try:
-            with _seeded(seed, self.model.device), torch.no_grad():
+            with (
+                _seeded(seed, self.model.device),
+                _checkpoint_ras_hidden(self.model, generation),
+                torch.no_grad(),
+            ):
                 out = self.model.generate(**inputs, generation_config=generation)
         finally:
             self.model.train(was_training)
@@ -144,6 +145,46 @@ class NativeSpeaker:
             inputs["audio_input_ids"] = row["frames"].unsqueeze(0).to(device)
             inputs["audio_input_ids_mask"] = torch.ones(1, prompt_frames, dtype=torch.bool, device=device)
         return inputs, prompt_frames
+
+
+def generation_config(sampling: Sampling, **settings: Any) -> GenerationConfig:
+    """`sampling` as a GenerationConfig for `HiggsAudioV2GenerationMixin`, every setting given.
+
+    `generate()` fills each setting left None from the checkpoint's generation_config, then from
+    transformers' defaults: `top_k=None` becomes 50, and the `ras_win_len=7` that transformers'
+    conversion script writes into generation_config.json comes back. So no top-k is `top_k=0` (the
+    warper is skipped at 0), and no RAS is the checkpoint's hidden for the call
+    (`_checkpoint_ras_hidden`). Greedy sets nothing a draw would read.
+    """
+    effective = sampling.effective()
+    generation = GenerationConfig(do_sample=not effective.greedy, **settings)
+    if not effective.greedy:
+        generation.temperature = effective.temperature
+        generation.top_p = effective.top_p
+        generation.top_k = effective.top_k or 0
+    if effective.ras_window is not None:
+        generation.ras_win_len = effective.ras_window
+        generation.ras_win_max_num_repeat = effective.ras_max_repeats
+    return generation
+
+
+@contextlib.contextmanager
+def _checkpoint_ras_hidden(model: Any, generation: GenerationConfig):
+    """While `generation` asks for no RAS, the model's generation_config holds none to fill in."""
+    saved = model.generation_config
+    if getattr(generation, "ras_win_len", None) is not None or not any(
+        hasattr(saved, key) for key in RAS_SETTINGS
+    ):
+        yield
+        return
+    hidden = copy.deepcopy(saved)
+    for key in RAS_SETTINGS:
+        hidden.__dict__.pop(key, None)
+    model.generation_config = hidden
+    try:
+        yield
+    finally:
+        model.generation_config = saved
 
 
 @contextlib.contextmanager
