@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from higgs_lora.higgs.sampling import SAMPLING
+
 TRUST_PICKLE_HELP = "load adapter weights stored as a pickle (.bin): can run code; only for sources you trust"
 
 
@@ -89,7 +91,13 @@ def speak(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ref-text", help="transcript of the reference clip")
     parser.add_argument("--out", default="speech.wav", help="WAV file to write (speech.wav)")
     parser.add_argument("--seed", type=int, help="sampling seed: the same seed gives the same audio")
-    parser.add_argument("--temperature", type=float, default=0.7, help="sampling temperature; 0 = greedy")
+    parser.add_argument(
+        "--temperature",
+        type=float,
+        default=SAMPLING.temperature,
+        help=f"sampling temperature; 0 = greedy: argmax, no top-p, top-k or RAS. Otherwise, on both "
+        f"backends, boson's serve engine defaults: {SAMPLING.describe()} (docs/speaking.md)",
+    )
     parser.add_argument("--max-seconds", type=float, default=30.0, help="longest audio to generate (30)")
     parser.add_argument("--audio-tokenizer", help="override the audio tokenizer the adapter/model names")
     parser.add_argument(
@@ -123,7 +131,12 @@ def eval_(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--against", default="base", help="compare with: base (default) or adapters/OTHER")
     parser.add_argument("--max-seconds", type=float, default=20.0, help="length limit per sentence (20)")
     parser.add_argument("--seed", type=int, default=0, help="sentence i is sampled with seed + i (0)")
-    parser.add_argument("--temperature", type=float, default=0.7, help="sampling temperature (0.7)")
+    parser.add_argument(
+        "--temperature",
+        type=float,
+        default=SAMPLING.temperature,
+        help=f"sampling temperature ({SAMPLING.temperature:g}); 0 = greedy. The rest as speak --help says",
+    )
     parser.add_argument(
         "--asr",
         default="auto",

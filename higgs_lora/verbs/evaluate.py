@@ -28,6 +28,7 @@ from higgs_lora.evaluate import metrics
 from higgs_lora.evaluate.report import EvalReport
 from higgs_lora.evaluate.score import ADAPTER, BASE, Sample, Scorer, aggregate, speak_sample
 from higgs_lora.evaluate.voice import TrainingVoice
+from higgs_lora.higgs.sampling import SAMPLING
 
 
 def evaluate_adapter(
@@ -38,7 +39,7 @@ def evaluate_adapter(
     against: str = BASE,
     max_seconds: float = 20.0,
     seed: int = 0,
-    temperature: float = 0.7,
+    temperature: float = SAMPLING.temperature,
     asr: str = "auto",
     speaker_model: str = "resemblyzer",
     language: str = "en",

@@ -12,6 +12,7 @@ from higgs_lora.adapter.fit import load_for_speech
 from higgs_lora.adapter.setup import speech_setup
 from higgs_lora.backends.speech import Speech, check_text, make_speaker
 from higgs_lora.core.errors import HiggsLoraError, OutputExistsError
+from higgs_lora.higgs.sampling import SAMPLING
 from higgs_lora.model.load import load_tokenizers
 
 
@@ -24,7 +25,7 @@ def speak(
     ref_text: str | None = None,
     out: str | Path | None = None,
     seed: int | None = None,
-    temperature: float = 0.7,
+    temperature: float = SAMPLING.temperature,
     max_seconds: float = 30.0,
     audio_tokenizer: str | None = None,
     quantization: str = "auto",
