@@ -57,7 +57,9 @@ def make_hub_cache(home: Path, base_id: str = BASE_ID) -> Path:
     return home
 
 
-def add_snapshot(home: Path, repo_id: str, sha: str, files: dict[str, bytes | dict], main: bool = True) -> Path:
+def add_snapshot(
+    home: Path, repo_id: str, sha: str, files: dict[str, bytes | dict], main: bool = True
+) -> Path:
     """One snapshot of `repo_id` in the cache under `home` (a JSON file for a dict), `main` pointing at it
     unless `main=False`; returns the snapshot folder. Needs no backend."""
     snapshot = _snapshot(_repo(home, repo_id), sha)

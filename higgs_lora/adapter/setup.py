@@ -212,7 +212,9 @@ def _follow_conversion(folder: Path, recorded: dict[str, Any]) -> None:
     if before == recorded["backend"] or (before == "auto" and layout == "boson"):
         return
     for name_key, revision_key in (("base", "revision"), ("audio_tokenizer", "audio_tokenizer_revision")):
-        if pinned_revision(recorded.get(name_key) or "") is not None:  # recorded for the other layout: re-resolved
+        if (
+            pinned_revision(recorded.get(name_key) or "") is not None
+        ):  # recorded for the other layout: re-resolved
             recorded.pop(revision_key, None)
 
 

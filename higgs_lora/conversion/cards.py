@@ -23,7 +23,7 @@ def _precision_note(result: Any) -> str:
     )
     if result.dtype != "bf16":
         note += (
-            f"Load them as {result.dtype} (`torch_dtype=\"auto\"`); loading them in bf16 rounds most of a "
+            f'Load them as {result.dtype} (`torch_dtype="auto"`); loading them in bf16 rounds most of a '
             "trained adapter away again (a real run's weight changes are about one bf16 step).\n"
         )
     return note

@@ -29,7 +29,7 @@ from higgs_lora.training.sampler import EpochLengthGroupedSampler
 # 4.46 serves the boson backend, 5.x the native one.
 TRAINER_VERSIONS = {
     ">=4.46,<4.47": [
-        "gradient accumulation as a true mean (accelerator.gradient_accumulation_steps)",
+        "gradient accumulation as a true mean over each window's micro-batches (training_step)",
         "optimizer state loaded to 'cpu' on --resume under gloo (_load_optimizer_and_scheduler)",
         "numpy RNG state allowed by torch.load on --resume (_load_rng_state)",
     ],
@@ -94,11 +94,13 @@ class HiggsTrainer(Trainer):
         # transformers 4.46.3 builds its Accelerator without a gradient-accumulation plugin
         # (trainer.py `create_accelerator_and_postprocess`) and `training_step` divides only the
         # *reported* loss, so a loss that is a plain mean gets its gradients summed over micro-batches:
-        # GA times too large, and `max_grad_norm` clips at the wrong scale. Telling accelerate the
-        # accumulation steps makes `accelerator.backward` divide, giving the mean gradient (the same
-        # as one batch of batch_size * GA, and as the same global batch over several processes).
-        if accumulates_by_accelerator():
-            self.accelerator.gradient_accumulation_steps = self.args.gradient_accumulation_steps
+        # GA times too large, and `max_grad_norm` clips at the wrong scale. Its windows are not always
+        # GA micro-batches either (an epoch of fewer batches than GA steps at its end, and the next
+        # windows then close early), so no fixed divisor is right: `training_step` divides the summed
+        # gradients by the micro-batches the window really had, before clipping, giving the mean
+        # gradient (the same as one batch of them, and as the same global batch over several processes).
+        self.window_mean = accumulates_by_accelerator()
+        self._window: list[float] = []  # this window's micro-batch losses, undivided
         # One mixed-precision setup on every device: accelerate autocasts the model's forward and
         # converts its outputs to fp32, and `compute_loss` runs without autocast. That is what the
         # Trainer does on CUDA; on CPU (transformers 4.46 `__init__`, "cpu_amp") it would also
@@ -123,6 +125,23 @@ class HiggsTrainer(Trainer):
         if model.training:
             self._record(loss)
         return (loss.total, outputs) if return_outputs else loss.total
+
+    def training_step(self, model, inputs, *args: Any, **kwargs: Any):
+        loss = super().training_step(model, inputs, *args, **kwargs)
+        if not self.window_mean:
+            return loss
+        steps = self.args.gradient_accumulation_steps
+        self._window.append(float(loss) * steps)  # 4.46 returns the micro-batch loss / GA
+        if not self.accelerator.sync_gradients:  # the loop set it: this micro-batch ends no window
+            return loss
+        count = len(self._window)
+        for parameter in model.parameters():
+            if parameter.grad is not None:
+                parameter.grad.div_(count)
+        # The reported loss is summed over the window: make this window's sum its mean, as the gradient.
+        correction = sum(self._window) * (1 / count - 1 / steps)
+        self._window.clear()
+        return loss + correction
 
     def get_batch_samples(self, *args: Any, **kwargs: Any):
         # The loop fetches each optimizer step's micro-batches here; the time spent is time the

@@ -93,7 +93,7 @@ def test_the_cards_name_todays_id(tmp_path: Path) -> None:
     write_model_card(tmp_path, recipe(base=BASE_ID), metrics)
     assert "(now " not in (tmp_path / "README.md").read_text()
     result = SimpleNamespace(base=FORMER, base_revision=PIN, audio_tokenizer=AUDIO_TOKENIZER_ID,
-                             audio_tokenizer_revision=None, dtype="bf16", max_abs_diff=0.0, tolerance=0.1,
+                             audio_tokenizer_revision=None, dtype="fp32", kept=1.0, kept_text=1.0,
                              out=tmp_path / "merged")  # fmt: skip
     assert f"Base `{FORMER}` (now `{BASE_ID}`) (revision `{PIN}`)" in merged_card("boson", result, tmp_path)
 

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 import torch
 from torch.utils.data import Dataset
+from transformers import TrainerCallback
 
 from higgs_lora.higgs.loss import higgs_loss
 from tests.helpers import synthetic_batch, synthetic_samples
@@ -20,6 +21,7 @@ def tiny_trainer(
     train_dataset: Any = (0,),
     compute_dtype: str = "auto",
     targets: tuple[str, ...] = ("attention", "audio_ffn"),
+    dropout: float = 0.05,
     **arguments: Any,
 ):  # -> (HiggsTrainer, model)
     from transformers import TrainingArguments
@@ -30,7 +32,7 @@ def tiny_trainer(
     from higgs_lora.training.trainer import HiggsTrainer
 
     base = load_base_model(ModelConfig(base="tiny-random", compute_dtype=compute_dtype))
-    model = apply_lora(base, LoraConfig(r=4, targets=list(targets)))
+    model = apply_lora(base, LoraConfig(r=4, targets=list(targets), dropout=dropout))
     args = TrainingArguments(
         output_dir=str(tmp_path / "out"),
         use_cpu=True,
@@ -113,6 +115,58 @@ def test_training_steps_in_cuda_mixed_precision_rehearsed_on_cpu(
     trainer.train()
     losses = [entry["loss"] for entry in trainer.state.log_history if "loss" in entry]
     assert len(losses) == 3 and all(math.isfinite(loss) for loss in losses)
+
+
+class GradientProbe(TrainerCallback):
+    """The LoRA gradients and the logged loss of the first optimizer step, before it is taken."""
+
+    def __init__(self) -> None:
+        self.gradients: dict[str, torch.Tensor] = {}
+
+    def on_pre_optimizer_step(self, args, state, control, model=None, **kwargs):
+        if not self.gradients:
+            self.gradients = {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+
+
+def test_an_epoch_shorter_than_the_accumulation_window_gives_the_mean_gradient(
+    tmp_path: Path, text_tokenizer
+) -> None:
+    """2 micro-batches an epoch with 4 accumulation steps: the optimizer step comes after 2, and its
+    gradient is their mean (transformers 4.46 alone divided them by 4); the loss it logs is their mean."""
+    samples, _ = synthetic_samples(tmp_path, text_tokenizer)
+    probe = GradientProbe()
+    trainer, model = tiny_trainer(
+        tmp_path,
+        samples,
+        dropout=0.0,
+        max_steps=1,
+        per_device_train_batch_size=1,
+        gradient_accumulation_steps=4,
+        learning_rate=0.0,
+        max_grad_norm=0.0,
+        logging_steps=1,
+        save_strategy="no",
+        disable_tqdm=True,
+    )
+    trainer.add_callback(probe)
+    collator = trainer.data_collator
+    expected: dict[str, torch.Tensor] = {}
+    losses = []
+    model.train()
+    for sample in samples:
+        loss = trainer.compute_loss(model, collator([sample]))
+        losses.append(float(loss.detach()))
+        loss.backward()
+    for name, parameter in model.named_parameters():
+        if parameter.grad is not None:
+            expected[name] = parameter.grad / len(samples)
+    model.zero_grad()
+    trainer.train()
+    assert probe.gradients.keys() == expected.keys() and expected
+    for name, gradient in expected.items():
+        torch.testing.assert_close(probe.gradients[name], gradient, rtol=1e-4, atol=1e-8)
+    logged = [entry["loss"] for entry in trainer.state.log_history if "loss" in entry]
+    assert logged == [pytest.approx(sum(losses) / len(losses), rel=1e-3)]
 
 
 def test_trainer_workarounds_refuse_a_transformers_they_were_not_written_for() -> None:

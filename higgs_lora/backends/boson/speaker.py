@@ -4,7 +4,7 @@ The path is the one `HiggsAudioServeEngine.generate` (serve/serve_engine.py) tak
 `HiggsAudioSampleCollator` → `HiggsAudioModel.generate` with static KV-cache buckets → revert the delay
 pattern → audio tokenizer decode. We drive those pieces ourselves because the engine only loads models
 by path and captures CUDA graphs in its constructor; an adapter is merged or injected *before* any
-capture here, never after (a captured graph would replay without it) Two steps differ from the
+capture here, never after (a captured graph would replay without it). Two steps differ from the
 engine's: greedy is argmax alone (the engine keeps RAS on at temperature 0, `higgs_lora.higgs.sampling`),
 and `spoken_codes` keeps a cut stream's last frame (the engine's `[:, 1:-1]` drops it).
 """
