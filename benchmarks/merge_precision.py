@@ -35,7 +35,9 @@ def main() -> None:
 
     backend = installed_backend()
     print(f"backend: {backend.name}; kept share of the adapter's effect on the audio logits")
-    print(f"{'‖ΔW‖/‖W‖':>9}  {'merge fp32':>10} {'fp16':>6} {'bf16':>6}  {'speak unmerged/bf16':>19} {'merged bf16':>11}")
+    print(
+        f"{'‖ΔW‖/‖W‖':>9}  {'merge fp32':>10} {'fp16':>6} {'bf16':>6}  {'speak unmerged/bf16':>19} {'merged bf16':>11}"
+    )
     for ratio in args.ratios:
         with tempfile.TemporaryDirectory() as tmp:
             adapter = real_size_adapter(Path(tmp), ratio=ratio)
@@ -46,10 +48,10 @@ def main() -> None:
                 with model.disable_adapter():
                     base = model(**probe).audio_logits.float()
 
-            def kept(candidate: torch.nn.Module) -> float:
+            def kept(candidate: torch.nn.Module, probe=probe, adapted=adapted, base=base) -> float:
                 with torch.no_grad():
                     got = candidate.float()(**probe).audio_logits.float()
-                return 1 - float((got - adapted).norm() / (adapted - base).norm())  # noqa: B023
+                return 1 - float((got - adapted).norm() / (adapted - base).norm())
 
             merges = []
             for dtype in ("fp32", "fp16", "bf16"):

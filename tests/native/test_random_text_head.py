@@ -40,12 +40,16 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_training_leaves_the_text_term_out_and_says_so(trained: Path) -> None:
     metrics = json.loads((trained / "metrics.json").read_text())
     assert metrics["text_loss_weight"] == 0.0
-    assert any("no text_lm_head weights" in note and "text_loss_weight 1 → 0" in note for note in metrics["notes"])
+    assert any(
+        "no text_lm_head weights" in note and "text_loss_weight 1 → 0" in note for note in metrics["notes"]
+    )
     recorded = tomllib.loads((trained / "recipe.toml").read_text())
     assert recorded["train"]["text_loss_weight"] == 0.0  # the recipe kept with the adapter says what ran
 
 
-def test_a_merge_leaves_the_random_head_out_and_refuses_the_boson_layout(trained: Path, tmp_path: Path) -> None:
+def test_a_merge_leaves_the_random_head_out_and_refuses_the_boson_layout(
+    trained: Path, tmp_path: Path
+) -> None:
     higgs_lora.merge(trained, out=tmp_path / "merged")
     keys = [key for file in (tmp_path / "merged").glob("*.safetensors") for key in load_file(str(file))]
     assert keys and not any(key.startswith("text_lm_head") for key in keys)
