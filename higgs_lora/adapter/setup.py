@@ -157,6 +157,12 @@ def speech_setup(
         quantization = trained.get("quantization", "none")
         if quantization == "none":
             quantization = speech_quantization(setup.model, runtime)
+    if model is not None and quantization == "nf4":
+        print(
+            f"warning: speaking the merged model {model} on a 4-bit base rounds most of its adapter away "
+            "(NF4 steps are far coarser than a trained adapter's weight changes). To hear all of it on "
+            "this card, speak with --adapter: the 4-bit base it was trained on, the adapter unmerged."
+        )
     return replace(setup.loading(quantization=quantization), runtime=runtime)
 
 
