@@ -182,3 +182,45 @@ def test_trainer_workarounds_refuse_a_transformers_they_were_not_written_for() -
     assert ">=5.3,<6" in message  # the native backend's Trainer is named too
     # 4.46 leaves dividing accumulated gradients to us; 5.x divides them itself (never twice)
     assert accumulates_by_accelerator("4.46.3") and not accumulates_by_accelerator("5.24.0")
+
+
+def test_a_kill_before_the_newest_checkpoint_is_marked_leaves_the_last_complete_one(
+    tmp_path: Path, text_tokenizer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With save_total_limit = 1 the Trainer rotated the old checkpoint away before the new one was
+    marked complete: a kill in between left nothing to resume. Old ones now go only after the mark."""
+    from higgs_lora.training import trainer as trainer_module
+    from higgs_lora.training.checkpoints import checkpoints, mark_complete
+
+    class Killed(Exception):
+        pass
+
+    def mark_or_die(folder: Path) -> None:
+        if folder.name == "checkpoint-2":
+            raise Killed  # the process dies after writing checkpoint-2, before its marker
+        mark_complete(folder)
+
+    monkeypatch.setattr(trainer_module, "mark_complete", mark_or_die)
+    samples, _ = synthetic_samples(tmp_path, text_tokenizer)
+    trainer, _ = tiny_trainer(
+        tmp_path, samples, max_steps=3, per_device_train_batch_size=1, save_steps=1, save_total_limit=1,
+        disable_tqdm=True,
+    )  # fmt: skip
+    with pytest.raises(Killed):
+        trainer.train()
+    found = {path.name: complete for _, path, complete in checkpoints(tmp_path / "out")}
+    assert found == {"checkpoint-1": True, "checkpoint-2": False}  # resume takes checkpoint-1
+
+
+def test_save_total_limit_keeps_the_newest_complete_checkpoints(tmp_path: Path, text_tokenizer) -> None:
+    from higgs_lora.training.checkpoints import checkpoints
+
+    samples, _ = synthetic_samples(tmp_path, text_tokenizer)
+    trainer, _ = tiny_trainer(
+        tmp_path, samples, max_steps=3, per_device_train_batch_size=1, save_steps=1, save_total_limit=1,
+        disable_tqdm=True,
+    )  # fmt: skip
+    trainer.train()
+    assert [(path.name, complete) for _, path, complete in checkpoints(tmp_path / "out")] == [
+        ("checkpoint-3", True)
+    ]
