@@ -30,8 +30,7 @@ def main() -> None:
     import higgs_lora
     from higgs_lora.adapter.fit import load_for_speech
     from higgs_lora.adapter.setup import speech_setup
-    from higgs_lora.backends.tiny import build_tiny_text_tokenizer
-    from tests.helpers import installed_backend, real_size_adapter
+    from tests.helpers import adapter_effect, installed_backend, kept_share, real_size_adapter
 
     backend = installed_backend()
     print(f"backend: {backend.name}; kept share of the adapter's effect on the audio logits")
@@ -41,28 +40,18 @@ def main() -> None:
     for ratio in args.ratios:
         with tempfile.TemporaryDirectory() as tmp:
             adapter = real_size_adapter(Path(tmp), ratio=ratio)
-            model = higgs_lora.load_adapter(adapter, dtype=torch.float32).eval()
-            probe = backend.probe_batch(model.get_base_model().config, build_tiny_text_tokenizer(), "cpu")
-            with torch.no_grad():
-                adapted = model(**probe).audio_logits.float()
-                with model.disable_adapter():
-                    base = model(**probe).audio_logits.float()
-
-            def kept(candidate: torch.nn.Module, probe=probe, adapted=adapted, base=base) -> float:
-                with torch.no_grad():
-                    got = candidate.float()(**probe).audio_logits.float()
-                return 1 - float((got - adapted).norm() / (adapted - base).norm())
+            effect = adapter_effect(adapter)
 
             merges = []
             for dtype in ("fp32", "fp16", "bf16"):
                 out = Path(tmp) / f"merged-{dtype}"
                 higgs_lora.merge(adapter, out=out, dtype=dtype, min_kept=0.0)
                 written = backend.load_base_model(str(out), None, torch_dtype=torch.float32).eval()
-                merges.append(kept(written))
+                merges.append(kept_share(written, effect))
             setup = speech_setup(adapter, quantization="none", compute_dtype="bfloat16")
-            unmerged = kept(load_for_speech(setup))
+            unmerged = kept_share(load_for_speech(setup), effect)
             in_memory = higgs_lora.load_adapter(adapter, dtype=torch.bfloat16, quantization="none")
-            merged_bf16 = kept(in_memory.merge_and_unload().eval())
+            merged_bf16 = kept_share(in_memory.merge_and_unload().eval(), effect)
         fp32, fp16, bf16 = merges
         print(f"{ratio:9.0e}  {fp32:10.1%} {fp16:6.1%} {bf16:6.1%}  {unmerged:19.1%} {merged_bf16:11.1%}")
 

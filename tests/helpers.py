@@ -184,3 +184,31 @@ def real_size_adapter(folder: Path, ratio: float = 2e-3, seed: int = 0) -> Path:
     adapter = folder / "adapter"
     model.save_pretrained(adapter, safe_serialization=True, save_embedding_layers=False)
     return adapter
+
+
+def adapter_effect(adapter: Path) -> dict:
+    """The installed backend's probe batch, and its audio logits with `adapter` applied unmerged and
+    disabled (the base), both in fp32: what `kept_share` measures a model against."""
+    import torch
+
+    import higgs_lora
+    from higgs_lora.backends.tiny import build_tiny_text_tokenizer
+
+    model = higgs_lora.load_adapter(adapter, dtype=torch.float32).eval()
+    probe = installed_backend().probe_batch(model.get_base_model().config, build_tiny_text_tokenizer(), "cpu")
+    with torch.no_grad():
+        adapted = model(**probe).audio_logits.float()
+        with model.disable_adapter():
+            base = model(**probe).audio_logits.float()
+    return {"probe": probe, "adapted": adapted, "base": base}
+
+
+def kept_share(model, effect: dict) -> float:
+    """The share of the adapter's effect `model` (any dtype, run in fp32) still has on the probe:
+    1 - ‖out - adapted‖ / ‖adapted - base‖ (`effect` from `adapter_effect`)."""
+    import torch
+
+    with torch.no_grad():
+        got = model.float()(**effect["probe"]).audio_logits.float()
+    adapted, base = effect["adapted"], effect["base"]
+    return 1 - float((got - adapted).norm() / (adapted - base).norm())

@@ -19,8 +19,7 @@ import torch
 
 import higgs_lora
 from higgs_lora import HiggsLoraError
-from higgs_lora.backends.tiny import build_tiny_text_tokenizer
-from tests.helpers import installed_backend, real_size_adapter
+from tests.helpers import adapter_effect, installed_backend, kept_share, real_size_adapter
 
 MIN_KEPT = 0.9
 
@@ -32,22 +31,7 @@ def adapter(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def reference(adapter: Path) -> dict[str, torch.Tensor]:
-    """Audio logits on the probe of the base and of the adapter applied unmerged, both in fp32."""
-    model = higgs_lora.load_adapter(adapter, dtype=torch.float32).eval()
-    probe = installed_backend().probe_batch(model.get_base_model().config, build_tiny_text_tokenizer(), "cpu")
-    with torch.no_grad():
-        adapted = model(**probe).audio_logits.float()
-        with model.disable_adapter():
-            base = model(**probe).audio_logits.float()
-    return {"probe": probe, "adapted": adapted, "base": base}
-
-
-def kept(model: torch.nn.Module, reference: dict[str, torch.Tensor]) -> float:
-    """The share of the adapter's effect `model` (any dtype, run in fp32) still has."""
-    with torch.no_grad():
-        got = model.float()(**reference["probe"]).audio_logits.float()
-    adapted, base = reference["adapted"], reference["base"]
-    return 1 - float((got - adapted).norm() / (adapted - base).norm())
+    return adapter_effect(adapter)
 
 
 def test_the_default_merge_keeps_a_real_size_adapters_effect(
@@ -56,7 +40,7 @@ def test_the_default_merge_keeps_a_real_size_adapters_effect(
     result = higgs_lora.merge(adapter, out=tmp_path / "merged")
     # Measured here, independently of merge's own check: the checkpoint as written, read from disk.
     merged = installed_backend().load_base_model(str(tmp_path / "merged"), None, torch_dtype=torch.float32)
-    assert kept(merged.eval(), reference) >= MIN_KEPT
+    assert kept_share(merged.eval(), reference) >= MIN_KEPT
     assert result.kept >= MIN_KEPT, result
     record = json.loads((tmp_path / "merged" / "higgs_lora_merge.json").read_text())
     assert record["kept"] == result.kept and record["dtype"] == result.dtype
@@ -80,7 +64,7 @@ def test_speaking_in_full_precision_on_a_half_precision_base_keeps_the_adapter(
     setup = speech_setup(adapter, quantization="none", compute_dtype="bfloat16")
     model = load_for_speech(setup)
     assert next(model.parameters()).dtype == torch.bfloat16
-    assert kept(model, reference) >= 0.999  # the LoRA weights stay as trained (fp32), beside the base
+    assert kept_share(model, reference) >= 0.999  # the LoRA weights stay as trained (fp32), beside the base
 
 
 def test_speak_and_eval_default_to_the_configuration_training_listened_with(adapter: Path) -> None:

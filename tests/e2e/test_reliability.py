@@ -46,6 +46,19 @@ def wait_for(path: Path, process: subprocess.Popen[str], seconds: float = 180) -
         time.sleep(0.05)
 
 
+def assert_same_run(resumed, reference, steps: int) -> None:
+    """A resumed run equals the uninterrupted one: the loss of each of its `steps`, and the final adapter."""
+    expected = dict(map(tuple, reference.metrics["loss_history"]))
+    got = dict(map(tuple, resumed.metrics["loss_history"]))
+    assert got.keys() == expected.keys() == set(range(1, steps + 1))
+    for step in expected:
+        assert got[step] == pytest.approx(expected[step], rel=1e-4), step
+    final_a = load_file(str(reference.adapter_dir / "adapter_model.safetensors"))
+    final_b = load_file(str(resumed.adapter_dir / "adapter_model.safetensors"))
+    for key in final_a:
+        torch.testing.assert_close(final_b[key], final_a[key], rtol=1e-4, atol=1e-6)
+
+
 @pytest.mark.parametrize("signal_number", [signal.SIGINT, signal.SIGTERM])
 def test_signal_saves_a_checkpoint_and_prints_the_resume_command(
     tmp_path: Path, codes_cache_dir: Path, signal_number: int
@@ -83,15 +96,7 @@ def test_resume_after_kill_9_reproduces_the_uninterrupted_run(tmp_path: Path, co
 
     resumed = higgs_lora.train(recipe, resume=True, progress=False)
     assert resumed.metrics["resumed_from_step"] == 4
-    expected = dict(map(tuple, reference.metrics["loss_history"]))
-    got = dict(map(tuple, resumed.metrics["loss_history"]))
-    assert got.keys() == expected.keys() == set(range(1, 7))
-    for step in expected:
-        assert got[step] == pytest.approx(expected[step], rel=1e-4), step
-    final_a = load_file(str(reference.adapter_dir / "adapter_model.safetensors"))
-    final_b = load_file(str(resumed.adapter_dir / "adapter_model.safetensors"))
-    for key in final_a:
-        torch.testing.assert_close(final_b[key], final_a[key], rtol=1e-4, atol=1e-6)
+    assert_same_run(resumed, reference, steps=6)
 
 
 # 12 smoke clips in batches of 2 are 6 steps an epoch: checkpoint-8 lies 2 batches into epoch 1, and the
@@ -122,15 +127,7 @@ def test_resume_in_a_later_epoch_with_length_buckets_reproduces_the_uninterrupte
 
     resumed = higgs_lora.train(recipe, resume=True, progress=False)
     assert resumed.metrics["resumed_from_step"] == 8
-    expected = dict(map(tuple, reference.metrics["loss_history"]))
-    got = dict(map(tuple, resumed.metrics["loss_history"]))
-    assert got.keys() == expected.keys() == set(range(1, 15))
-    for step in expected:
-        assert got[step] == pytest.approx(expected[step], rel=1e-4), step
-    final_a = load_file(str(reference.adapter_dir / "adapter_model.safetensors"))
-    final_b = load_file(str(resumed.adapter_dir / "adapter_model.safetensors"))
-    for key in final_a:
-        torch.testing.assert_close(final_b[key], final_a[key], rtol=1e-4, atol=1e-6)
+    assert_same_run(resumed, reference, steps=14)
 
 
 class PoisonAfterStep(TrainerCallback):
