@@ -22,6 +22,7 @@ from higgs_lora.core.errors import DataError
 from higgs_lora.core.fileio import write_text_atomic
 from higgs_lora.core.schema import Recipe
 from higgs_lora.data.cache import CodesCache
+from higgs_lora.data.leakage import find_leakage
 from higgs_lora.data.sources import Clip, Skip, read_clips
 
 log = logging.getLogger(__name__)
@@ -42,15 +43,19 @@ class PreparedData:
     skipped: list[Skip] = field(default_factory=list)
     encoded: int = 0
     cache_folder: Path | None = None
+    leakage: Any = None
+    """`Leakage` between the train and eval split training will make (None when there is no eval split)."""
 
     def summary(self) -> str:
         reasons = Counter(skip.reason for skip in self.skipped)
         skipped = ", ".join(f"{count} {reason}" for reason, count in sorted(reasons.items())) or "none"
         minutes = sum(item.seconds for item in self.clips) / 60
-        return (
+        line = (
             f"prepared {len(self.clips)} clips ({minutes:.1f} min of audio, {self.encoded} newly encoded); "
             f"skipped: {skipped}"
         )
+        leak = self.leakage.summary() if self.leakage is not None else None
+        return f"{line}\n{leak}" if leak else line
 
     def report(self) -> dict[str, Any]:
         return {
@@ -59,6 +64,7 @@ class PreparedData:
             "skipped": len(self.skipped),
             "skipped_by_reason": dict(Counter(skip.reason for skip in self.skipped)),
             "skips": [{"where": s.where, "reason": s.reason, "detail": s.detail} for s in self.skipped],
+            "leakage": self.leakage.as_dict() if self.leakage is not None else None,
         }
 
 
@@ -109,7 +115,14 @@ def prepare_clips(
             kept.append(_prepare_clip(clip, data.reference, codes_for))
         except AudioProblem as problem:
             skipped.append(Skip(clip.where, problem.reason, problem.detail))
-    result = PreparedData(kept, skipped, encoded, cache.folder)
+    leakage = None
+    if data.eval_fraction > 0 and len(kept) >= 2:
+        # The codes entry is named by the audio file's digest: the same entry is the same audio.
+        leakage = find_leakage(
+            kept, lambda c: c.codes, lambda c: c.clip.text, lambda c: c.clip.where,
+            data.eval_fraction, recipe.train.seed,
+        )  # fmt: skip
+    result = PreparedData(kept, skipped, encoded, cache.folder, leakage)
     cache.folder.mkdir(parents=True, exist_ok=True)
     write_text_atomic(cache.folder / "prepare-report.json", json.dumps(result.report(), indent=2))
     for skip in skipped[:SHOWN_SKIPS]:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from torch.utils.data import Dataset
 
 from higgs_lora.data.prepare import PreparedClip
+from higgs_lora.data.split import held_out_indices
 from higgs_lora.higgs.examples import Example
 
 if TYPE_CHECKING:
@@ -62,12 +63,9 @@ def split_examples(
     examples: list[Example], eval_fraction: float, seed: int
 ) -> tuple[list[Example], list[Example]]:
     """Deterministic train/eval split; at least one eval example when eval_fraction > 0 and n >= 2."""
-    if eval_fraction <= 0 or len(examples) < 2:
+    held_out = held_out_indices(len(examples), eval_fraction, seed)
+    if not held_out:
         return examples, []
-    order = list(range(len(examples)))
-    random.Random(seed).shuffle(order)
-    n_eval = max(1, round(eval_fraction * len(examples)))
-    held_out = set(order[:n_eval])
     train = [e for i, e in enumerate(examples) if i not in held_out]
     return train, [e for i, e in enumerate(examples) if i in held_out]
 

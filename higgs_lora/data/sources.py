@@ -84,6 +84,11 @@ def read_ljspeech(root: Path) -> tuple[list[Clip], list[Skip]]:
     """`metadata.csv` rows `id|text[|normalized]` (normalized text preferred) with audio in `wavs/`."""
     metadata = root / "metadata.csv"
     if not metadata.is_file():
+        if (root / BUILT_MANIFEST).is_file():
+            raise DataError(
+                f'{root}: [data] format = "ljspeech" but this folder holds {BUILT_MANIFEST} (a data set '
+                'made by `higgs-lora dataset build`), not metadata.csv. Set format = "jsonl" or "auto".'
+            )
         raise DataError(f"{root}: LJSpeech format needs metadata.csv (rows id|text|normalized_text).")
     clips: list[Clip] = []
     skips: list[Skip] = []

@@ -117,8 +117,11 @@ def build_dataset(
         records.extend(ClipRecord(**row) for row in state["clips"])
         dropped.extend(Dropped(**row) for row in state["dropped"])
         notes.extend(state["notes"])
-    records, duplicates = _drop_duplicates(records)
+    kept, duplicates = _drop_duplicates(records)
     dropped.extend(duplicates)
+    for record in {r.audio for r in records} - {r.audio for r in kept}:
+        (root / record).unlink(missing_ok=True)  # our own clip, written before the comparison
+    records = kept
     write_clip_records(root, records)
     write_manifest(root, apply_edits(records, read_edits(root)), options.data_format)
     report = finish_report(root, records, dropped, notes, seconds_in, len(files) + len(unreadable))
@@ -214,7 +217,9 @@ def _process_input(
     speech = _cached_speech(work, audio16, progress)
     given = find_transcript(path)
     words, note = _words(work, path, speech, audio16, given, options, asr, progress)
-    cuts, rejected = plan_cuts(speech.segments, seconds, options.limits, [(w[0], w[1]) for w in words])
+    cuts, rejected = plan_cuts(
+        speech.segments, seconds, options.limits, [(w[0], w[1]) for w in words], speech.pause_depth
+    )
     texts = assign_words(cuts, words)
     dropped = [
         Dropped(str(path), r.start, r.end, r.reason, _rejected_detail(r, options.limits)) for r in rejected
@@ -323,7 +328,11 @@ def _words(
 def _rejected_detail(rejected: Any, limits: Limits) -> str:
     length = rejected.end - rejected.start
     if rejected.reason == "too_long":
-        return f"{length:.1f} s of speech without a pause > max {limits.max_seconds:g} s (a cut would split a word)"
+        return (
+            f"{length:.1f} s of speech with no pause or gap between timed words > max "
+            f"{limits.max_seconds:g} s (a cut would split a word). To keep it: raise --max-seconds, give "
+            "word-level subtitles (shorter cues), or split the recording by hand in a pause"
+        )
     return f"{length:.1f} s alone between long pauses < min {limits.min_seconds:g} s"
 
 

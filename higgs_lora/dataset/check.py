@@ -1,5 +1,6 @@
 """`dataset check`: the build's checks on an existing data set (any format the recipes read),
-changing nothing: durations, transcripts, loudness, clipping, SNR, speech share, duplicates."""
+changing nothing: durations, transcripts, loudness, clipping, SNR, speech share, duplicates, and
+train/eval leakage for the split a recipe with the default `eval_fraction` and `seed` makes."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ from tqdm.auto import tqdm
 
 from higgs_lora.core.audio import AudioProblem, load_audio
 from higgs_lora.core.errors import DataError
+from higgs_lora.core.schema import DataConfig, TrainConfig
+from higgs_lora.data.leakage import Leakage, find_leakage
 from higgs_lora.data.sources import Skip, read_clips
 from higgs_lora.dataset.clean import Thresholds, fingerprint, measure, problems
 from higgs_lora.dataset.cut import Limits
@@ -25,6 +28,7 @@ class CheckReport:
     seconds: float = 0.0
     problems: list[Skip] = field(default_factory=list)
     """One entry per failed check (a clip can fail several), with file/line and the number."""
+    leakage: Leakage | None = None
 
     @property
     def clips_with_problems(self) -> int:
@@ -38,6 +42,7 @@ class CheckReport:
             "clips_with_problems": self.clips_with_problems,
             "problems_by_reason": dict(sorted(Counter(p.reason for p in self.problems).items())),
             "problems": [{"where": p.where, "reason": p.reason, "detail": p.detail} for p in self.problems],
+            "leakage": self.leakage.as_dict() if self.leakage is not None else None,
         }
 
     def summary(self) -> str:
@@ -50,7 +55,8 @@ class CheckReport:
             f"{self.path}: {self.clips} clips, {self.seconds / 60:.1f} min; "
             f"{self.clips_with_problems} clips with problems ({found}). Nothing was changed."
         )
-        return "\n".join([head, *lines])
+        leak = self.leakage.summary() if self.leakage is not None else None
+        return "\n".join([head, *lines, *([leak] if leak else [])])
 
 
 def check_dataset(
@@ -69,6 +75,7 @@ def check_dataset(
     clips, skips = read_clips(path, data_format)
     report = CheckReport(path, problems=list(skips))
     seen: dict[str, str] = {}
+    audio_keys: list[tuple[str, str, str]] = []  # (audio key, text, where) of each readable clip
     for clip in tqdm(clips, desc="check", unit="clip", disable=not progress):
         if not clip.text:
             report.problems.append(Skip(clip.where, "empty_text", "transcript is empty"))
@@ -96,12 +103,19 @@ def check_dataset(
             Skip(clip.where, reason, detail) for reason, detail in problems(quality, thresholds)
         )
         key = f"{fingerprint(audio, rate)}|{round(seconds, 1)}"
+        audio_keys.append((key, clip.text, clip.where))
         if key in seen:
             report.problems.append(Skip(clip.where, "duplicate", f"same audio as {seen[key]}"))
         else:
             seen[key] = clip.where
     if not clips and not skips:
         raise DataError(f"{path}: no clips found.")
+    fraction = DataConfig.model_fields["eval_fraction"].default
+    if len(audio_keys) >= 2:
+        seed = TrainConfig.model_fields["seed"].default
+        report.leakage = find_leakage(
+            audio_keys, lambda c: c[0], lambda c: c[1], lambda c: c[2], fraction, seed
+        )
     return report
 
 

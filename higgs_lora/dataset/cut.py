@@ -9,16 +9,19 @@ Rules, in order:
    within `max_seconds`, none under `min_seconds` where avoidable, as few cuts as possible, at the
    longest pauses (sentence ends rather than commas), lengths as even as that allows.
 4. A clip still shorter than `min_seconds` (alone between long pauses) is dropped as `too_short`.
-5. A single run longer than `max_seconds` with no pause inside is dropped as `too_long`: cutting it
-   would cut inside a word.
+5. A single run longer than `max_seconds` (speakers often talk 20 s with only 120–300 ms comma
+   pauses, shorter than the VAD's minimum silence) is split between two timed words, at the deepest
+   pause (`pause_depth`, else the widest gap), recursively until each piece fits; a piece with no
+   gap between words left is dropped as `too_long`: cutting it would cut inside a word.
 Each clip is padded into its neighbouring pauses (never past a pause's middle), so clips never overlap
-and each cut lies inside a pause.
+and each cut lies inside a pause; padding, not speech, gives way to the `max_seconds` cap.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 
 Runs = list[tuple[float, float]]
 
@@ -91,9 +94,13 @@ def plan_cuts(
     seconds: float,
     limits: Limits,
     words: Sequence[tuple[float, float]] = (),
+    pause_depth: Callable[[float, float], float] | None = None,
 ) -> tuple[list[Cut], list[Rejected]]:
-    """Clips for a recording of `seconds` with these speech `segments`; see the module docstring."""
-    runs = join_runs(segments, words)
+    """Clips for a recording of `seconds` with these speech `segments`; see the module docstring.
+
+    `pause_depth(start, end)` scores a gap between words (higher = more of a pause, e.g. one minus
+    the lowest VAD speech probability in it); without it the widest gap wins."""
+    runs = split_long_runs(join_runs(segments, words), words, limits, pause_depth)
     if not runs:
         return [], []
     groups: list[tuple[int, int]] = []  # inclusive run index ranges
@@ -115,9 +122,61 @@ def plan_cuts(
         elif end - start < limits.min_seconds:
             rejected.append(Rejected(start, end, "too_short"))
         else:
-            end = min(end, start + limits.max_seconds)  # padding never pushes a clip past the limit
+            start, end = _fit_padding(start, end, speech, limits.max_seconds)
             cuts.append(Cut(round(start, 4), round(end, 4), speech))
     return cuts, rejected
+
+
+def _fit_padding(
+    start: float, end: float, speech: tuple[float, float], max_seconds: float
+) -> tuple[float, float]:
+    """Shrink the padding (never the speech) so the clip fits `max_seconds`, evenly where it can."""
+    excess = (end - start) - max_seconds
+    if excess <= 0:
+        return start, end
+    before, after = speech[0] - start, end - speech[1]
+    take_after = min(after, max(excess / 2, excess - before))
+    return start + min(before, excess - take_after), end - take_after
+
+
+def split_long_runs(
+    runs: Runs,
+    words: Sequence[tuple[float, float]],
+    limits: Limits,
+    pause_depth: Callable[[float, float], float] | None = None,
+) -> Runs:
+    """Runs too long for one clip, split between timed words (see rule 5); other runs as they are."""
+    spans = sorted(words)
+    out: Runs = []
+    for run in runs:
+        out.extend(_split_run(run, spans, limits, pause_depth))
+    return out
+
+
+def _split_run(
+    run: tuple[float, float],
+    words: Sequence[tuple[float, float]],
+    limits: Limits,
+    pause_depth: Callable[[float, float], float] | None,
+) -> Runs:
+    start, end = run
+    if end - start + 2 * limits.pad_seconds <= limits.max_seconds:
+        return [run]
+    inside = [w for w in words if w[1] > start and w[0] < end]  # a word may overhang the VAD's edge
+    gaps = [(a[1], b[0]) for a, b in pairwise(inside) if a[1] <= b[0] and start < a[1] < end]
+    if not gaps:
+        return [run]
+    # Prefer gaps that leave both pieces at least min_seconds long; else any gap.
+    even = [g for g in gaps if g[0] - start >= limits.min_seconds and end - g[1] >= limits.min_seconds]
+
+    def score(gap: tuple[float, float]) -> tuple[float, float]:
+        depth = pause_depth(*gap) if pause_depth is not None else gap[1] - gap[0]
+        return depth, -abs((gap[0] + gap[1]) / 2 - (start + end) / 2)  # ties: the most central
+
+    gap = max(even or gaps, key=score)
+    return _split_run((start, gap[0]), words, limits, pause_depth) + _split_run(
+        (gap[1], end), words, limits, pause_depth
+    )
 
 
 def _split_at(runs: Runs, first: int, last: int, splits: Callable[[float], bool]) -> list[tuple[int, int]]:

@@ -33,6 +33,13 @@ class Speech:
         window = self.probabilities[int(start / WINDOW_SECONDS) : max(int(end / WINDOW_SECONDS), 1)]
         return float((window >= threshold).mean()) if window.size else 0.0
 
+    def pause_depth(self, start: float, end: float) -> float:
+        """How much of a pause [start, end] is: one minus the lowest speech probability in it (the
+        window around a zero-width gap between two words counts), so a comma beats a word boundary."""
+        first = int(start / WINDOW_SECONDS)
+        window = self.probabilities[max(first - 1, 0) : max(int(end / WINDOW_SECONDS), first) + 2]
+        return 1.0 - float(window.min()) if window.size else 0.0
+
 
 _MODEL = None
 

@@ -37,6 +37,14 @@ def test_ljspeech_prefers_normalized_text_and_tolerates_bom_crlf(tmp_path: Path)
     assert [(s.reason, s.where) for s in skips] == [("malformed_row", f"{root / 'metadata.csv'} line 3")]
 
 
+def test_ljspeech_format_on_a_built_data_set_says_to_use_jsonl(tmp_path: Path) -> None:
+    root = tmp_path / "built"
+    (root / "wavs").mkdir(parents=True)
+    (root / "train.jsonl").write_text('{"audio": "wavs/a.wav", "text": "Hi."}\n', encoding="utf-8")
+    with pytest.raises(DataError, match='holds train.jsonl .* Set format = "jsonl" or "auto"'):
+        read_clips(root, "ljspeech")
+
+
 def test_jsonl_rows_paths_and_refs(tmp_path: Path) -> None:
     manifest = tmp_path / "m.jsonl"
     manifest.write_text(

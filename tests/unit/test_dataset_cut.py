@@ -49,6 +49,51 @@ def test_a_run_without_pause_longer_than_the_limit_is_dropped_not_cut_inside_a_w
     assert [r.reason for r in rejected] == ["too_long"]
 
 
+def _words_over(count: int, gaps: dict[int, float]) -> list[tuple[float, float]]:
+    """`count` 0.4 s words from 0, 0.02 s apart except after the word numbers given in `gaps`."""
+    words, t = [], 0.0
+    for number in range(count):
+        words.append((round(t, 3), round(t + 0.4, 3)))
+        t += 0.4 + gaps.get(number, 0.02)
+    return words
+
+
+def test_a_long_run_is_split_between_words_at_its_widest_pause() -> None:
+    words = _words_over(46, {19: 0.25, 28: 0.12})  # 19.6 s of speech
+    cuts, rejected = plan_cuts([(0.0, words[-1][1])], 21.0, LIMITS, words)
+    assert not rejected
+    assert [c.speech for c in cuts] == [(0.0, words[19][1]), (words[20][0], words[-1][1])]  # 250 ms
+    for cut in cuts:
+        assert cut.seconds <= LIMITS.max_seconds + 1e-9
+        assert not any(a < cut.start < b or a < cut.end < b for a, b in words)  # never inside a word
+
+
+def test_the_split_follows_the_pause_depth_when_given() -> None:
+    words = _words_over(46, {19: 0.25, 28: 0.12})
+    cuts, _ = plan_cuts([(0.0, 20.0)], 21.0, LIMITS, words, lambda a, b: 1.0 if a == words[28][1] else 0.0)
+    assert cuts[0].speech[1] == words[28][1]
+
+
+def test_a_very_long_run_is_split_recursively_until_every_piece_fits() -> None:
+    words = _words_over(120, {})
+    cuts, rejected = plan_cuts([(0.0, words[-1][1])], 51.0, LIMITS, words)
+    assert not rejected and len(cuts) >= 4
+    assert all(c.seconds <= LIMITS.max_seconds + 1e-9 for c in cuts)
+    assert sum(c.speech[1] - c.speech[0] for c in cuts) > 0.97 * words[-1][1]
+
+
+def test_a_long_run_with_one_word_spanning_it_is_still_dropped() -> None:
+    cuts, rejected = plan_cuts([(0.0, 20.0)], 21.0, LIMITS, [(0.0, 20.0)])
+    assert not cuts and [r.reason for r in rejected] == ["too_long"]
+
+
+def test_the_cap_shortens_padding_never_speech() -> None:
+    cuts, _ = plan_cuts([(1.0, 15.9)], 20.0, Limits(max_seconds=16.0, pad_seconds=0.5))
+    assert cuts[0].start <= 1.0 and cuts[0].end >= 15.9
+    cuts, _ = plan_cuts([(0.5, 15.9)], 20.0, Limits(max_seconds=15.5, pad_seconds=0.5))
+    assert cuts[0].end >= 15.9  # the old cap cut the speech's end: 0.0 + 15.5 < 15.9
+
+
 def test_words_that_span_a_gap_join_the_segments() -> None:
     segments = [(0.0, 2.0), (2.2, 4.0), (5.0, 7.0)]
     assert join_runs(segments) == [(0.0, 2.0), (2.2, 4.0), (5.0, 7.0)]
@@ -82,3 +127,9 @@ def test_a_slightly_longer_pause_near_an_end_does_not_chip_off_tiny_clips() -> N
     cuts, rejected = plan_cuts(segments, t, Limits(max_seconds=15.0))
     assert not rejected and len(cuts) == 2
     assert min(c.seconds for c in cuts) > 5
+
+
+def test_cues_that_overhang_the_vad_edges_still_split_a_long_run() -> None:
+    cues = [(0.0, 10.3), (10.32, 20.1)]  # the VAD's speech is 0.05-20.0: both cues overhang it
+    cuts, rejected = plan_cuts([(0.05, 10.0), (10.05, 20.0)], 21.0, LIMITS, cues)
+    assert not rejected and [c.speech for c in cuts] == [(0.05, 10.3), (10.32, 20.0)]
