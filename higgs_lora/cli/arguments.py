@@ -144,8 +144,9 @@ def eval_(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--speaker-model",
-        default="resemblyzer",
-        help="resemblyzer (default, offline) or wavlm (microsoft/wavlm-base-plus-sv, a download)",
+        default="auto",
+        help="auto (default): WavLM (microsoft/wavlm-base-plus-sv) if downloaded, else resemblyzer "
+        "(offline, weaker); wavlm (downloads it), wavlm:PATH, resemblyzer",
     )
     parser.add_argument("--language", default="en", help="language of the texts, for Whisper (en)")
     parser.add_argument("--data", help="training data, if it moved since training (default: as trained)")
@@ -154,6 +155,13 @@ def eval_(parser: argparse.ArgumentParser) -> None:
         default="auto",
         choices=["auto", "nf4", "none"],
         help="as speak's (auto: the base as training loaded it, the adapter unmerged, as speak by default)",
+    )
+    parser.add_argument(
+        "--protocol",
+        nargs=2,
+        metavar=("NAME", "LIST"),
+        help="score a public test list instead: seed-tts PATH/meta.lst (Seed-TTS-eval; each target cloned "
+        "from its prompt and compared with it; ASR whisper-large-v3)",
     )
     parser.add_argument("--force", action="store_true", help="replace an earlier ADAPTER/eval/")
 

@@ -110,6 +110,7 @@ def eval_(args: argparse.Namespace) -> None:
         language=args.language,
         data=args.data,
         quantization=args.quantization,
+        protocol=tuple(args.protocol) if args.protocol else None,
         force=args.force,
     )
     print(report.summary())

@@ -192,18 +192,26 @@ class EvalConfig(_Table):
     every_steps: int = Field(0, ge=0)
     """0 turns it off. Each round costs one generation per text plus transcription."""
     texts: list[str] = Field(default_factory=lambda: list(TRAINING_TEXTS), min_length=1)
-    """Default: four of the built-in eval sentences (keep it short: this runs inside training)."""
+    """Default: the twenty built-in eval sentences (fewer make the figures noisier than the changes
+    between steps; each round prints its 95 % interval)."""
     best: Literal["similarity", "wer", "cer", "loss"] = "similarity"
     """What "best" means: highest speaker similarity, lowest WER or CER, or lowest eval loss (the
     latter judged at [train] eval_steps and needing [data] eval_fraction > 0)."""
+    max_failures: float = Field(0.1, ge=0, le=1)
+    """A step competes on `best` only when at most this share of its sentences failed (never stopped,
+    silent, under half the expected length) ..."""
+    max_wer: float = Field(0.2, ge=0)
+    """... and its WER is at most this. Steps that pass beat those that do not; among those that do
+    not, fewer failures, then lower WER, win. Not applied to best = "loss"."""
     max_seconds: float = Field(15.0, gt=0, le=60)
     seed: int = 0
     temperature: float = Field(0.7, ge=0)
     asr: str = "auto"
     """Whisper hub id or folder; auto: tiny-random for the tiny model, else the device's default
     (whisper-large-v3-turbo on CUDA, whisper-small on CPU)."""
-    speaker_model: str = "resemblyzer"
-    """resemblyzer (weights ship with the package) or wavlm (microsoft/wavlm-base-plus-sv, a download)."""
+    speaker_model: str = "auto"
+    """auto: WavLM x-vectors (microsoft/wavlm-base-plus-sv) if downloaded, else resemblyzer (weights ship
+    with the package); or wavlm (downloaded if need be), wavlm:PATH, resemblyzer."""
     language: str = "en"
 
 

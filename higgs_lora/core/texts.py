@@ -36,8 +36,9 @@ BUILTIN_TEXTS: tuple[str, ...] = (
 )
 """Twenty sentences: numbers, questions, long and short (seeded generation makes them repeatable)."""
 
-TRAINING_TEXTS: tuple[str, ...] = BUILTIN_TEXTS[1:4] + BUILTIN_TEXTS[12:13]
-"""The default for `[eval] texts` during training: four of the built-in sentences, to keep it short."""
+TRAINING_TEXTS: tuple[str, ...] = BUILTIN_TEXTS
+"""The default for `[eval] texts` during training: all twenty built-in sentences (about 190 words, one
+word 0.5 % WER). Four (27 words: one word 3.7 %) made the best step follow the sentences' noise."""
 
 
 def read_texts(path: str | Path) -> list[str]:

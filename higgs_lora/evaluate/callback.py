@@ -8,6 +8,9 @@ adapter weights are written to adapters/<name>/best/ (atomically, with recipe.to
 last step's: training too long can no longer cost the voice, and nothing is silently swapped. The
 live model (the recipe's base, the adapter unmerged) is the one `speak` and `eval` load by default, so
 the best step is chosen on what users hear.
+
+A step that does not speak cannot win on similarity: steps are gated on stopping and intelligibility
+first (`[eval] max_failures`, `max_wer`), and only steps that pass compete on `best`.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from tqdm.auto import tqdm
 from transformers import TrainerCallback
 
 from higgs_lora.backends.speech import TrainingSpeaker
@@ -29,6 +33,7 @@ from higgs_lora.core.hub import TINY
 from higgs_lora.core.recipe import recipe_toml
 from higgs_lora.core.schema import Recipe
 from higgs_lora.evaluate.metrics import normalise
+from higgs_lora.evaluate.report import interval, pct, sim
 from higgs_lora.evaluate.score import ADAPTER, Scorer, SystemFigures, aggregate, speak_sample
 from higgs_lora.evaluate.voice import TrainingVoice, training_voice
 
@@ -112,7 +117,9 @@ class EvalCallback(TrainerCallback):
             if value is not None:
                 self.writer.add_scalar(f"eval/{name}", value, step)
         self.writer.add_scalar("eval/never_stopped", figures.never_stopped / figures.samples, step)
+        self.writer.add_scalar("eval/failed", figures.failures / figures.samples, step)
         self.writer.flush()
+        tqdm.write(round_line(figures, self.config.max_failures, self.config.max_wer))
         if self.config.best != "loss":
             self._consider(model, step, getattr(figures, self.config.best), figures)
         return figures
@@ -120,17 +127,23 @@ class EvalCallback(TrainerCallback):
     def _consider(self, model: Any, step: int, value: float | None, figures: SystemFigures | None) -> None:
         if value is None or math.isnan(value):
             return  # nothing could be measured (e.g. no audio): never the best
-        if self.best is not None:
-            better = (
-                value > self.best["value"]
-                if HIGHER_IS_BETTER[self.config.best]
-                else value < self.best["value"]
-            )
-            if not better:
-                return
-        self.best = {"metric": self.config.best, "value": value, "step": step}
+        candidate = {"metric": self.config.best, "value": value, "step": step}
+        if figures is not None:
+            candidate["passed"] = figures.passes(self.config.max_failures, self.config.max_wer)
+            candidate["failures"], candidate["wer"] = figures.failures, figures.wer
+        if self.best is not None and self._rank(candidate) <= self._rank(self.best):
+            return
+        self.best = candidate
         self.best["figures"] = asdict(figures) if figures is not None else None
         _save_best(model, self.recipe, self.out / BEST, self.best)
+
+    def _rank(self, entry: dict[str, Any]) -> tuple[float, ...]:
+        """Larger is better: a step that passes the gate ranks by the `best` figure; one that does not
+        ranks below every passing step, by fewer failures, then lower WER."""
+        signed = entry["value"] if HIGHER_IS_BETTER[self.config.best] else -entry["value"]
+        if entry.get("passed", True):
+            return (1.0, signed)
+        return (0.0, -entry["failures"], -entry["wer"], signed)
 
     def record(self) -> dict[str, Any]:
         """What metrics.json and the model card record: the history and the best step."""
@@ -142,6 +155,21 @@ class EvalCallback(TrainerCallback):
             "best_value": best.get("value"),
             "best_dir": str(self.out / BEST) if best else None,
         }
+
+
+def round_line(figures: SystemFigures, max_failures: float, max_wer: float) -> str:
+    """'[eval] step 200: WER 4.1% [2.0%, 6.3%], similarity 0.82 [0.78, 0.85], 0/20 failed'."""
+    wer = f"WER {pct(figures.wer)} {interval(figures.wer_interval, '.1%')}"
+    similarity = f"similarity {sim(figures.similarity)} {interval(figures.similarity_interval, '.2f')}"
+    gate = (
+        ""
+        if figures.passes(max_failures, max_wer)
+        else f" (not a candidate for best: more than {max_failures:.0%} failed or WER above {max_wer:.0%})"
+    )
+    return (
+        f"[eval] step {figures.step}: {wer}, {similarity}, {figures.failures}/{figures.samples} failed "
+        f"({figures.never_stopped} never stopped){gate}"
+    )
 
 
 def _save_best(model: Any, recipe: Recipe, folder: Path, best: dict[str, Any]) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from higgs_lora.core.fileio import atomic_path, write_text_atomic
-from higgs_lora.evaluate.report import headline, opt, pct, sim
+from higgs_lora.evaluate.report import difference_line, headline, interval, opt, pct, sim
 
 if TYPE_CHECKING:
     from higgs_lora.evaluate.report import EvalReport
@@ -30,7 +30,7 @@ def plot_figures(report: EvalReport, target: Path) -> Path:
     panels = [
         ("WER", lambda item: item.wer * 100, "%"),
         ("speaker similarity", lambda item: item.similarity, "cosine"),
-        ("never stopped", lambda item: 100 * item.never_stopped / max(item.samples, 1), "% of samples"),
+        ("failed", lambda item: 100 * item.failures / max(item.samples, 1), "% of samples"),
     ]
     figure, axes = plt.subplots(1, 3, figsize=(12, 3.8), dpi=100)
     for axis, (title, value, unit) in zip(axes, panels, strict=True):
@@ -76,13 +76,16 @@ def write_page(report: EvalReport, target: Path) -> Path:
         f"<title>eval: {esc(report.adapter.name)}</title><style>{_STYLE}</style></head><body>",
         f"<h1>Is the voice any good? {esc(report.adapter.name)}</h1>",
         f'<p id="headline">{esc(headline(report.systems[0], report.systems[1]))}</p>',
-        '<table id="aggregates"><tr><th>system</th><th>WER</th><th>CER</th><th>similarity</th>'
-        "<th>never stopped</th><th>duration ratio (median)</th><th>silence</th></tr>",
+        f'<p id="difference">{esc(difference_line(report.difference()))}</p>',
+        '<table id="aggregates"><tr><th>system</th><th>WER [95 %]</th><th>CER</th><th>similarity [95 %]</th>'
+        "<th>failed</th><th>never stopped</th><th>duration ratio (median)</th><th>silence</th></tr>",
     ]
     for item in report.systems:
         parts.append(
             f'<tr class="system" data-system="{esc(item.system)}"><td>{esc(item.system)}</td>'
-            f"<td>{pct(item.wer)}</td><td>{pct(item.cer)}</td><td>{sim(item.similarity)}</td>"
+            f"<td>{pct(item.wer)} {interval(item.wer_interval, '.1%')}</td><td>{pct(item.cer)}</td>"
+            f"<td>{sim(item.similarity)} {interval(item.similarity_interval, '.2f')}</td>"
+            f"<td>{item.failures}/{item.samples}</td>"
             f"<td>{item.never_stopped}/{item.samples}</td><td>{opt(item.duration_ratio, '.2f')}</td>"
             f"<td>{opt(item.silence_share, '.0%')}</td></tr>"
         )
@@ -110,7 +113,7 @@ def write_page(report: EvalReport, target: Path) -> Path:
 
 def _cell(sample: Sample) -> str:
     esc = html.escape
-    stopped = "stopped" if sample.stopped else '<span class="bad">never stopped</span>'
+    stopped = "stopped" if sample.failure is None else f'<span class="bad">{esc(sample.failure)}</span>'
     wer = "n/a" if sample.wer != sample.wer else pct(sample.wer)
     return (
         f'<td class="sample"><audio controls preload="none" src="{esc(sample.wav)}"></audio>'
@@ -121,12 +124,20 @@ def _cell(sample: Sample) -> str:
     )
 
 
+def _compared_with(settings: dict) -> str:
+    if settings.get("protocol"):
+        return f"to each sentence's own prompt clip ({settings['protocol']['name']} protocol)"
+    return f"to the centroid of {len(settings['voice_clips'])} training clips (never the prompt clip)"
+
+
 def _method(report: EvalReport) -> str:
     s = report.settings
     return (
         f"Seed {s['seed']} + sentence number, temperature {s['temperature']}, at most {s['max_seconds']:g} s. "
         f"WER/CER: {s['asr']} transcripts against the text, both through {s['normaliser']}; corpus figures "
         f"are total edits over total reference words. Similarity: cosine of {s['speaker_model']} embeddings "
-        f"to the centroid of {len(s['voice_clips'])} training clips. Expected duration: "
-        f"{s['chars_per_second']:.1f} normalised characters per second, the training clips' rate."
+        f"{_compared_with(s)}. Expected "
+        f"duration: {s['chars_per_second']:.1f} normalised characters per second, the training clips' rate; "
+        "a sentence is given up at twice that plus 1 s. Failed: never stopped, silent, or under half the "
+        "expected length; a failure scores 0 similarity. Intervals: 95 % bootstrap over the sentences."
     )

@@ -23,7 +23,8 @@ VOICE_CLIPS = 16
 @dataclass(frozen=True)
 class TrainingVoice:
     clips: tuple[Path, ...]
-    """Clips whose mean speaker embedding is the voice similarity is measured against."""
+    """Clips whose mean speaker embedding is the voice similarity is measured against (never the
+    reference clip the samples are cloned from)."""
     chars_per_second: float
     ref_audio: Path | None = None
     """Reference clip for adapters trained in the voice-cloning layout (None otherwise)."""
@@ -54,12 +55,28 @@ def training_voice(recipe: Recipe, data_path: Path) -> TrainingVoice:
             f"{data_path}: no usable training clips found to compare the voice against "
             "(is this the data set the adapter was trained on? pass --data)."
         )
-    step = max(1, len(kept) // VOICE_CLIPS)
-    chosen = tuple(item[0] for item in kept[::step][:VOICE_CLIPS])
     rate = speaking_rate([item[1] for item in kept], [item[2] for item in kept])
     first = kept[0]
-    if data.reference == "none":
-        return TrainingVoice(chosen, rate)
-    if data.reference == "manifest":
-        return TrainingVoice(chosen, rate, first[3], first[4])
-    return TrainingVoice(chosen, rate, first[0], first[1])
+    ref_audio, ref_text = {
+        "none": (None, None),
+        "manifest": (first[3], first[4]),
+        "same_speaker": (first[0], first[1]),
+    }[data.reference]
+    # The prompt clip stays out of the voice: a sample cloned from it would partly be compared with
+    # the very clip it copies, and similarity would reward copying the prompt over learning the voice.
+    others = [item for item in kept if ref_audio is None or not _same_file(item[0], ref_audio)]
+    if not others:
+        raise HiggsLoraError(
+            f"{data_path}: the only usable clip is the reference clip {ref_audio}; speaker similarity needs "
+            "at least one other clip of the voice to compare against (add clips, or pass --data)."
+        )
+    step = max(1, len(others) // VOICE_CLIPS)
+    chosen = tuple(item[0] for item in others[::step][:VOICE_CLIPS])
+    return TrainingVoice(chosen, rate, ref_audio, ref_text)
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return a.resolve() == b.resolve() or a.samefile(b)
+    except OSError:
+        return False

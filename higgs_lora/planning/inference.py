@@ -45,7 +45,11 @@ WHISPER_PARAMS = {
     "openai/whisper-large-v3": 1_550_000_000,
     "openai/whisper-large-v3-turbo": 809_000_000,
 }
-SPEAKER_ENCODER_PARAMS = {"resemblyzer": 1_400_000, "wavlm": 95_000_000}
+SPEAKER_ENCODER_PARAMS = {
+    "resemblyzer": 1_400_000,
+    "wavlm": 95_000_000,
+    "auto": 95_000_000,
+}  # auto prefers WavLM
 
 
 @dataclass

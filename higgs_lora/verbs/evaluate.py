@@ -25,6 +25,7 @@ from higgs_lora.adapter.setup import TrainedSetup, speech_setup
 from higgs_lora.core.errors import HiggsLoraError, OutputExistsError
 from higgs_lora.core.texts import BUILTIN_TEXTS, read_texts
 from higgs_lora.evaluate import metrics
+from higgs_lora.evaluate.protocol import PROTOCOL_ASR, prompt_speaking_rate, read_protocol
 from higgs_lora.evaluate.report import EvalReport
 from higgs_lora.evaluate.score import ADAPTER, BASE, Sample, Scorer, aggregate, speak_sample
 from higgs_lora.evaluate.voice import TrainingVoice
@@ -41,10 +42,11 @@ def evaluate_adapter(
     seed: int = 0,
     temperature: float = SAMPLING.temperature,
     asr: str = "auto",
-    speaker_model: str = "resemblyzer",
+    speaker_model: str = "auto",
     language: str = "en",
     data: str | Path | None = None,
     quantization: str = "auto",
+    protocol: tuple[str, str | Path] | None = None,
     force: bool = False,
     progress: bool = True,
 ) -> EvalReport:
@@ -56,6 +58,8 @@ def evaluate_adapter(
     tiny one for a tiny-random adapter, else asr.default_asr_model). Generation is seeded per sentence.
     `quantization`: as `speak`'s, and resolved the same way (`auto`: the base as training loaded it,
     the adapter unmerged, as `[samples]`/`[eval]` heard it), so the figures describe what speak plays.
+    `protocol`: ("seed-tts", meta.lst) scores a public test list instead (evaluate.protocol): each target
+    cloned from its own prompt and compared with it; no training data needed; ASR Whisper-large-v3.
     """
     import torch
 
@@ -75,8 +79,15 @@ def evaluate_adapter(
     if max_seconds <= 0:
         raise HiggsLoraError(f"--max-seconds {max_seconds}: must be positive (e.g. 20).")
     recipe, facts = _adapter_recipe(setup)
-    voice = _voice(recipe, facts, data)
-    sentences = _sentences(texts, facts)
+    if protocol is not None:
+        if texts is not None:
+            raise HiggsLoraError("--protocol brings its own sentences: leave out --texts.")
+        items = read_protocol(*protocol)
+        voice = TrainingVoice((), prompt_speaking_rate(items))
+        sentences = [(item.target_text, protocol[0], (item.prompt_wav, item.prompt_text)) for item in items]
+    else:
+        voice = _voice(recipe, facts, data)
+        sentences = _sentences(texts, facts)
     model_config = setup.model
     base = adapter_base(folder)
     others = _other_adapter(against, base)
@@ -123,14 +134,18 @@ def evaluate_adapter(
         bar = tqdm(total=len(systems) * len(sentences), desc="speak", unit="sentence", disable=not progress)
         for system, _, name in systems:
             with _active(model, name):
-                for index, (text, source) in enumerate(sentences):
+                for index, (text, source, prompt) in enumerate(sentences):
                     sample, speech = speak_sample(
-                        speaker, system, index, text, source, voice, seed, temperature, max_seconds
+                        speaker, system, index, text, source, voice, seed, temperature, max_seconds, prompt
                     )
                     speech.save(staging / sample.wav, force=True)
                     samples.append(sample)
                     audio.append(speech.audio)
                     bar.update()
+                    if index == EARLY_SENTENCES - 1 and not any(
+                        s.stopped for s in samples[-EARLY_SENTENCES:]
+                    ):
+                        tqdm.write(cannot_stop(system, max_seconds))
         bar.close()
         lap("speak_seconds")
         del speaker, model  # the TTS model leaves memory before Whisper and the speaker encoder load
@@ -140,6 +155,8 @@ def evaluate_adapter(
 
         # 2. Score, then aggregate per system.
         asr_name = TINY if asr == "auto" and base == TINY else (None if asr == "auto" else asr)
+        if protocol is not None and asr == "auto" and base != TINY:
+            asr_name = PROTOCOL_ASR
         scorer = Scorer(voice, asr_name, speaker_model, language, device)
         scorer.score(samples, audio, rate, progress)
         lap("score_seconds")
@@ -154,7 +171,8 @@ def evaluate_adapter(
             samples,
             settings={
                 "texts": len(sentences),
-                "held_out_texts": sum(source == "held-out" for _, source in sentences),
+                "held_out_texts": sum(source == "held-out" for _, source, _ in sentences),
+                "protocol": {"name": protocol[0], "list": str(protocol[1])} if protocol else None,
                 "against": systems[1][0],
                 "seed": seed,
                 "temperature": temperature,
@@ -162,7 +180,7 @@ def evaluate_adapter(
                 "asr": scorer.asr_name,
                 "language": language,
                 "normaliser": metrics.normaliser_name(language),
-                "speaker_model": speaker_model,
+                "speaker_model": scorer.speaker_name,
                 "voice_clips": [str(path) for path in voice.clips],
                 "chars_per_second": round(voice.chars_per_second, 3),
                 "reference": str(voice.ref_audio) if voice.ref_audio else None,
@@ -175,6 +193,19 @@ def evaluate_adapter(
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return report
+
+
+EARLY_SENTENCES = 3
+"""After this many sentences of a system that all ran to their limit, eval says so at once."""
+
+
+def cannot_stop(system: str, max_seconds: float) -> str:
+    return (
+        f"eval: {system}: the first {EARLY_SENTENCES} sentences all ran to their limit without stopping. "
+        "This system may not end its speech (an adapter trained too little, or on clips whose end "
+        "was cut); each sentence is given up at twice its expected length plus 1 s "
+        f"(at most --max-seconds {max_seconds:g}), so the rest will fail the same way quickly."
+    )
 
 
 def _adapter_recipe(setup: TrainedSetup) -> tuple[Any, dict[str, Any]]:
@@ -206,7 +237,9 @@ def _voice(recipe: Any, facts: dict[str, Any], data: str | Path | None) -> Train
     return training_voice(recipe, path)
 
 
-def _sentences(texts: str | Path | list[str] | None, facts: dict[str, Any]) -> list[tuple[str, str]]:
+def _sentences(
+    texts: str | Path | list[str] | None, facts: dict[str, Any]
+) -> list[tuple[str, str, tuple[Path, str] | None]]:
     if texts is None:
         chosen = [(text, "builtin") for text in BUILTIN_TEXTS]
     elif isinstance(texts, list):
@@ -217,7 +250,7 @@ def _sentences(texts: str | Path | list[str] | None, facts: dict[str, Any]) -> l
     for text, source in chosen:
         if not metrics.normalise(text):
             raise HiggsLoraError(f"{source} text {text!r}: no words left after normalisation; remove it.")
-    return chosen
+    return [(text, source, None) for text, source in chosen]
 
 
 def _other_adapter(against: str, base: str) -> Path | None:

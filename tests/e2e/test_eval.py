@@ -85,7 +85,9 @@ def trained(tmp_path_factory: pytest.TempPathFactory, codes_cache_dir: Path) -> 
         folder,
         codes_cache_dir,
         train="max_steps = 4\nsave_steps = 2",
+        # The gate (stopping, WER) is off here: the tiny model never stops; the unit tests cover the gate.
         extra=f'\n[eval]\nevery_steps = 2\ntexts = {json.dumps(TEXTS)}\nmax_seconds = 0.4\nbest = "similarity"'
+        "\nmax_failures = 1.0\nmax_wer = 100.0"
         '\n\n[samples]\ntexts = ["Hi."]\nevery_steps = 2\nmax_seconds = 0.3',
         name="judged",
     )
@@ -177,7 +179,15 @@ def test_eval_command_writes_figures_for_every_system(evaluated) -> None:
     )
     adapter = report["systems"][0]
     assert adapter["never_stopped"] == sum(not by[("adapter", i)]["stopped"] for i in range(len(TEXTS)))
-    assert report["settings"]["asr"] == "tiny-random" and report["settings"]["speaker_model"] == "resemblyzer"
+    assert report["settings"]["asr"] == "tiny-random"
+    # auto: WavLM is not downloaded here (offline), so resemblyzer scored, and the report says why.
+    assert report["settings"]["speaker_model"].startswith("resemblyzer (microsoft/wavlm-base-plus-sv is not")
+    assert "speaker encoder resemblyzer (" in result.stdout
+    assert "adapter − base: WER" in result.stdout and "95 %" in result.stdout
+    assert report["difference"]["other"] == "base" and len(report["difference"]["wer_interval"]) == 2
+    for figures in report["systems"]:
+        low, high = figures["wer_interval"]
+        assert low <= figures["wer"] <= high and figures["failures"] <= figures["samples"]
     assert (out / "metrics.png").stat().st_size > 10_000
 
 
@@ -244,3 +254,50 @@ def test_eval_refuses_bad_input(evaluated, tmp_path: Path) -> None:
         higgs_lora.evaluate_adapter(best, checkpoints=True, data=adapter.parent.parent / "smoke-data")
     assert not (best / "eval").exists()
     assert (out / "eval.json").is_file()  # nothing above touched the earlier eval
+
+
+@pytest.mark.slow
+def test_eval_on_a_seed_tts_list_clones_each_prompt_and_compares_with_it(
+    trained: Path, tmp_path: Path
+) -> None:
+    from higgs_lora.core.audio import load_audio
+    from higgs_lora.evaluate import metrics
+
+    adapter = tmp_path / "judged"
+    shutil.copytree(trained, adapter, ignore=shutil.ignore_patterns("eval", "checkpoints", "samples", "best"))
+    data = trained.parent.parent / "smoke-data"
+    rows = [line.split("|") for line in (data / "metadata.csv").read_text().splitlines()[:3]]
+    lists = tmp_path / "seedtts" / "en"
+    (lists / "prompt-wavs").mkdir(parents=True)
+    lines = []
+    for clip, text, _ in rows:
+        shutil.copy(data / "wavs" / f"{clip}.wav", lists / "prompt-wavs" / f"{clip}.wav")
+        lines.append(f"u_{clip}|{text}|prompt-wavs/{clip}.wav|Please call me back after twelve thirty.")
+    meta = lists / "meta.lst"
+    meta.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    result = run_cli("eval", str(adapter), "--protocol", "seed-tts", str(meta), "--max-seconds", "0.4")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert f"seed-tts ({meta}): adapter WER" in result.stdout
+    assert "published: Higgs Audio v2 base, Seed-TTS-eval English: WER 2.44, SIM 67.70" in result.stdout
+    report = json.loads((adapter / "eval" / "eval.json").read_text())
+    assert report["settings"]["protocol"] == {"name": "seed-tts", "list": str(meta)}
+    assert report["settings"]["held_out_texts"] == 0 and len(report["samples"]) == 2 * len(rows)
+    encoder = metrics.speaker_encoder("resemblyzer")
+    for sample in report["samples"]:
+        prompt = lists / "prompt-wavs" / f"{rows[sample['index']][0]}.wav"
+        assert sample["prompt"] == str(prompt.resolve()) and sample["source"] == "seed-tts"
+        # Similarity is to the sentence's own prompt clip, not to a voice centroid.
+        spoken = encoder.embed(load_audio(adapter / "eval" / sample["wav"], 16000), 16000)
+        wanted = metrics.similarity(spoken, encoder.embed(load_audio(prompt, 16000), 16000))
+        assert sample["similarity"] == pytest.approx(wanted, abs=0.02)
+    # A bad list is refused line by line, before any model loads; nothing of the eval is touched.
+    meta.write_text(lines[0] + "\nu_2|only three|fields\nu_3|t|missing.wav|Hello.\n", encoding="utf-8")
+    with pytest.raises(
+        HiggsLoraError, match=r"meta.lst:2: 3 fields.*meta.lst:3: prompt wav missing.wav not found"
+    ):
+        higgs_lora.evaluate_adapter(adapter, protocol=("seed-tts", meta), force=True)
+    with pytest.raises(HiggsLoraError, match="--protocol brings its own sentences"):
+        higgs_lora.evaluate_adapter(adapter, protocol=("seed-tts", meta), texts=["Hi."], force=True)
+    with pytest.raises(HiggsLoraError, match="known protocols are seed-tts"):
+        higgs_lora.evaluate_adapter(adapter, protocol=("librispeech", meta), force=True)
+    assert (adapter / "eval" / "eval.json").is_file()

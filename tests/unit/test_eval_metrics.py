@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +27,51 @@ def test_error_rates_after_the_stated_normaliser() -> None:
     assert wer == pytest.approx(1 / 5)
     with pytest.raises(HiggsLoraError, match=r"text '\?!' has no words left after normalisation"):
         metrics.error_rates("?!", "anything")
+
+
+SPOKEN_OTHERWISE = {
+    # Built-in sentence → how an ASR may write the same perfect speech (numbers the other way round).
+    "Please call me back after twelve thirty.": "Please call me back after 12:30.",
+    "The train leaves at 7:45 from platform 9.": "The train leaves at seven forty-five from platform nine.",
+    "She bought 3 apples, 2 pears and 14 oranges.": "She bought three apples, two pears and fourteen oranges.",
+    "In 1969, two astronauts walked on the moon for the first time.": (
+        "In nineteen sixty-nine, 2 astronauts walked on the moon for the 1st time."
+    ),
+    "My phone number ends in four, five, six.": "My phone number ends in 4, 5, 6.",
+    "Doctor Smith will see you on Monday morning.": "Dr. Smith will see you on Monday morning.",
+    "It was a bright cold day in April, and the clocks were striking thirteen.": (
+        "It was a bright, cold day in April and the clocks were striking 13."
+    ),
+    "Turn left at the second light, then keep going straight for about two miles.": (
+        "Turn left at the 2nd light, then keep going straight for about 2 miles."
+    ),
+    "The recipe calls for 250 grams of flour and a pinch of salt.": (
+        "The recipe calls for two hundred and fifty grams of flour and a pinch of salt."
+    ),
+}
+
+
+def test_perfect_speech_of_every_builtin_sentence_scores_zero() -> None:
+    assert set(SPOKEN_OTHERWISE) <= set(BUILTIN_TEXTS)
+    for text in BUILTIN_TEXTS:
+        assert metrics.error_rates(text, text) == (0.0, 0.0), text
+        other = SPOKEN_OTHERWISE.get(text)
+        if other is not None:
+            # Words or digits, on either side: the same speech scores alike.
+            assert metrics.error_rates(text, other) == (0.0, 0.0), (text, other)
+            assert metrics.error_rates(other, text) == (0.0, 0.0), (other, text)
+
+
+def test_a_wrong_number_still_counts() -> None:
+    wer, _ = metrics.error_rates(
+        "Please call me back after twelve thirty.", "Please call me back after 12:40."
+    )
+    assert wer == pytest.approx(1 / 6)  # one wrong word of six, not a free pass and not two errors
+    wer, _ = metrics.error_rates(
+        "My phone number ends in four, five, six.", "My phone number ends in 4, 5, 7."
+    )
+    assert wer == pytest.approx(1 / 6)
+    assert metrics.normalise("In 1969, two astronauts") == metrics.normalise("In 1969, 2 astronauts")
 
 
 def test_silence_share_counts_quiet_frames() -> None:
@@ -87,7 +133,7 @@ def test_speaker_encoder_scores_the_same_voice_above_another() -> None:
     assert min(same) > max(other) + 0.1, (same, other)
     assert min(same) > 0.75 and max(other) < 0.8
     assert encoder.embed(np.zeros(800, dtype=np.float32), 16000) is None  # too little to embed
-    with pytest.raises(HiggsLoraError, match="choose resemblyzer"):
+    with pytest.raises(HiggsLoraError, match="choose auto .* wavlm or resemblyzer"):
         metrics.speaker_encoder("ecapa")
 
 
@@ -113,7 +159,7 @@ def test_eval_table_in_the_recipe(tmp_path) -> None:
 
 
 def test_aggregate_counts_samples_that_never_stopped() -> None:
-    from higgs_lora.evaluate.score import Sample, aggregate
+    from higgs_lora.evaluate.score import Sample, aggregate, failure
 
     def sample(index: int, stopped: bool, ratio: float, transcript: str, similarity: float | None) -> Sample:
         return Sample(
@@ -126,15 +172,54 @@ def test_aggregate_counts_samples_that_never_stopped() -> None:
         sample(1, False, 3.0, "the cat sat down and down and down", 0.5),  # ran to the limit, babbling
         sample(2, True, 0.2, "", None),  # stopped at once: silence, nothing to embed
     ]
+    for item in samples:
+        item.wer = metrics.error_rates(item.text, item.transcript)[0]
+        item.failure = failure(item)
+    assert [item.failure for item in samples] == [None, "never stopped", "silent"]
     figures = aggregate("adapter", samples, step=100)
     assert figures.never_stopped == 1 and figures.samples == 3 and figures.step == 100
-    assert figures.duration_off == 2 and figures.duration_ratio == 1.0
+    assert figures.failures == 2 and figures.duration_off == 2 and figures.duration_ratio == 1.0
     assert figures.wer == pytest.approx((0 + 4 + 4) / 12, abs=1e-4)  # 4 insertions, 4 deletions / 12 words
-    assert figures.similarity == pytest.approx(0.7)  # the unembeddable sample is left out
-    assert "1/3 never stopped" in figures.headline()
+    # Failing cannot raise the mean: the babble's 0.5 and the silence both score 0.
+    assert figures.similarity == pytest.approx(0.9 / 3, abs=1e-4)
+    assert "2/3 failed" in figures.headline()
+    short = sample(3, True, 0.3, "the cat", 0.8)
+    assert failure(short) == "too short"
 
 
-def test_wavlm_option_embeds_with_a_local_model(tmp_path) -> None:
+def test_bootstrap_intervals_say_how_far_a_figure_can_be_trusted() -> None:
+    from higgs_lora.evaluate.score import Sample, aggregate, compare
+
+    rng = np.random.default_rng(1)
+
+    def system(name: str, count: int, error_share: float, similarity: float) -> list[Sample]:
+        items = []
+        for index in range(count):
+            wrong = rng.random() < error_share
+            item = Sample(
+                name, index, f"Sentence number {index} is here.", "builtin", "x.wav", 1.0, True, 1.0, 1.0, 0.1,
+                transcript=f"sentence number {index} is {'hear' if wrong else 'here'}",
+                similarity=float(similarity + rng.normal(0, 0.05)),
+            )  # fmt: skip
+            item.wer = metrics.error_rates(item.text, item.transcript)[0]
+            items.append(item)
+        return items
+
+    few, many = system("adapter", 4, 0.3, 0.8), system("adapter", 80, 0.3, 0.8)
+    for items in (few, many):
+        figures = aggregate("adapter", items, None)
+        assert figures.wer_interval[0] <= figures.wer <= figures.wer_interval[1]
+        assert figures.similarity_interval[0] <= figures.similarity <= figures.similarity_interval[1]
+    width = lambda f: f.wer_interval[1] - f.wer_interval[0]  # noqa: E731
+    assert width(aggregate("a", many, None)) < width(aggregate("a", few, None)) / 2
+    # Paired: a system against itself differs by exactly nothing; a clearly better voice beyond noise.
+    same = compare(many, many)
+    assert same.wer == 0 and same.wer_interval == (0.0, 0.0) and not same.beyond_noise("wer")
+    other = system("base", 80, 0.3, 0.5)
+    assert compare(many, other).beyond_noise("similarity") and compare(many, other).similarity > 0.2
+
+
+def test_wavlm_option_embeds_with_a_local_model(tmp_path, monkeypatch) -> None:
     """`--speaker-model wavlm:PATH` plumbing with a tiny random WavLM x-vector model saved locally."""
     import torch
     from transformers import Wav2Vec2FeatureExtractor, WavLMConfig, WavLMForXVector
@@ -154,6 +239,13 @@ def test_wavlm_option_embeds_with_a_local_model(tmp_path) -> None:
     assert encoder.embed(tone[:100], 22050) is None
     with pytest.raises(HiggsLoraError, match="cannot load .* whose weights ship with the package"):
         metrics.speaker_encoder(f"wavlm:{tmp_path / 'missing'}")
+    # auto: the WavLM verifier where it can be loaded without a download, else resemblyzer, saying why.
+    monkeypatch.setattr(metrics, "WAVLM_SV", str(tmp_path))
+    assert metrics.speaker_encoder("auto").name == "wavlm"
+    monkeypatch.setattr(metrics, "WAVLM_SV", "microsoft/wavlm-base-plus-sv")  # not in this offline cache
+    fallback = metrics.speaker_encoder("auto")
+    assert fallback.name == "resemblyzer"
+    assert "huggingface-cli download microsoft/wavlm-base-plus-sv" in fallback.note
 
 
 class _SavedModel:
@@ -208,3 +300,58 @@ def test_eval_callback_keeps_the_best_by_the_chosen_figure(tmp_path, best, value
     # A resumed run starts from the best so far instead of overwriting it with a worse one.
     again = EvalCallback(recipe, out, None, None)
     assert again.best is not None and again.best["step"] == kept[0]
+
+
+def test_a_step_that_fails_to_speak_never_beats_one_that_speaks(tmp_path) -> None:
+    """Selection is gated on stopping and intelligibility before similarity."""
+    from higgs_lora import load_recipe
+    from higgs_lora.evaluate.callback import EvalCallback, round_line
+    from higgs_lora.evaluate.score import SystemFigures
+    from tests.helpers import smoke_recipe
+
+    recipe = load_recipe(smoke_recipe(tmp_path, tmp_path / "cache", extra="\n[eval]\nevery_steps = 1"))
+    callback = EvalCallback(recipe, tmp_path / "adapters" / "t", None, None)
+    model = _SavedModel()
+
+    def figures(step: int, similarity: float, failures: int, wer: float) -> SystemFigures:
+        return SystemFigures("adapter", step, 20, wer, wer, similarity, failures, 1.0, 0, 0.1, failures)
+
+    rounds = [
+        figures(1, 0.60, 0, 0.05),  # speaks: the first candidate
+        figures(2, 0.90, 8, 0.05),  # a better voice on what it said, but 8/20 never stopped
+        figures(3, 0.95, 0, 0.60),  # stops, but unintelligible
+        figures(4, 0.65, 1, 0.08),  # passes the gate (1/20 ≤ 10 %) and sounds more like the voice
+        figures(5, 0.64, 0, 0.04),
+    ]
+    for item in rounds:
+        callback._consider(model, item.step, item.similarity, item)
+    assert callback.best["step"] == 4 and model.saves == 2
+    assert "not a candidate for best" in round_line(rounds[1], 0.1, 0.2)
+    assert "not a candidate" not in round_line(rounds[3], 0.1, 0.2)
+    # When no step passes, the least broken one is kept: fewer failures, then lower WER.
+    fresh = EvalCallback(recipe, tmp_path / "adapters" / "u", None, None)
+    for item in (figures(1, 0.9, 12, 0.3), figures(2, 0.2, 6, 0.9), figures(3, 0.5, 6, 0.5)):
+        fresh._consider(model, item.step, item.similarity, item)
+    assert fresh.best["step"] == 3 and fresh.best["passed"] is False
+
+
+def test_the_prompt_clip_is_not_part_of_the_voice_it_is_compared_with(tmp_path) -> None:
+    from higgs_lora import load_recipe
+    from higgs_lora.evaluate.voice import training_voice
+    from tests.helpers import smoke_recipe
+
+    recipe = load_recipe(smoke_recipe(tmp_path, tmp_path / "cache"))
+    assert recipe.data.reference == "same_speaker"
+    voice = training_voice(recipe, recipe.data_path)
+    assert voice.ref_audio is not None and len(voice.clips) >= 4
+    assert all(clip.resolve() != voice.ref_audio.resolve() for clip in voice.clips)
+    # A data set of the reference alone has no voice left to compare with: said so, not measured on itself.
+    only = tmp_path / "one"
+    only.mkdir()
+    (only / "wavs").mkdir()
+    first = next(line for line in (recipe.data_path / "metadata.csv").read_text().splitlines() if line)
+    clip = first.split("|")[0]
+    shutil.copy(recipe.data_path / "wavs" / f"{clip}.wav", only / "wavs" / f"{clip}.wav")
+    (only / "metadata.csv").write_text(first + "\n", encoding="utf-8")
+    with pytest.raises(HiggsLoraError, match="the only usable clip is the reference clip"):
+        training_voice(recipe, only)

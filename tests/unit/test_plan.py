@@ -136,7 +136,8 @@ def test_listening_while_training_is_counted_in_the_training_plan() -> None:
     assert judging.listening_resident == listening.listening_resident, (
         "[eval] speaks through the same Speaker"
     )
-    assert 1.4 * GIB < judging.judging_resident < 1.6 * GIB  # whisper-large-v3-turbo in fp16 + resemblyzer
+    # whisper-large-v3-turbo in fp16 + the WavLM x-vector model that [eval] speaker_model = "auto" prefers
+    assert 1.8 * GIB < judging.judging_resident < 1.9 * GIB
     assert "[eval] scoring (Whisper, speaker encoder)" in judging.report()
 
 
