@@ -38,11 +38,11 @@ from higgs_lora.dataset.manifest import (
     write_manifest,
 )
 from higgs_lora.dataset.report import BuildReport, Dropped, finish_report
-from higgs_lora.dataset.subtitles import GivenTranscript, find_transcript
+from higgs_lora.dataset.subtitles import find_transcript
+from higgs_lora.dataset.timing import timed_text
 from higgs_lora.dataset.vad import VAD_RATE, Speech, detect_speech, segments_from_probabilities
 
 log = logging.getLogger(__name__)
-ASR_WINDOW = Limits(min_seconds=0.0, max_seconds=30.0, max_pause_seconds=2.0, pad_seconds=0.2)
 
 
 @dataclass(frozen=True)
@@ -216,7 +216,7 @@ def _process_input(
     audio16 = librosa.resample(audio, orig_sr=native_rate, target_sr=VAD_RATE, res_type="soxr_hq")
     speech = _cached_speech(work, audio16, progress)
     given = find_transcript(path)
-    words, note = _words(work, path, speech, audio16, given, options, asr, progress)
+    words, note = timed_text(work, path, speech, audio16, given, options.limits, asr, progress)
     cuts, rejected = plan_cuts(
         speech.segments, seconds, options.limits, [(w[0], w[1]) for w in words], speech.pause_depth
     )
@@ -273,56 +273,6 @@ def _speech_from(probabilities: np.ndarray, audio16: np.ndarray) -> Speech:
     return Speech(
         segments_from_probabilities(probabilities, len(audio16)), probabilities, len(audio16) / VAD_RATE
     )
-
-
-def _words(
-    work: Path,
-    path: Path,
-    speech: Speech,
-    audio16: np.ndarray,
-    given: GivenTranscript | None,
-    options: BuildOptions,
-    asr: _LazyTranscriber,
-    progress: bool,
-) -> tuple[list[tuple[float, float, str]], str | None]:
-    """Timed text for the recording: subtitle cues, a .txt for a recording short enough to be one
-    clip, or Whisper words (cached in words.json)."""
-    if given is not None and given.cues:
-        return [(c.start, c.end, c.text) for c in given.cues], None
-    note = None
-    if given is not None and given.text:
-        if speech.segments:
-            start, end = speech.segments[0][0], speech.segments[-1][1]
-            if end - start <= options.limits.max_seconds:
-                return [(start, end, given.text)], None
-        note = f"{given.path.name} has no timings and the recording is longer than one clip: transcribed with ASR"
-    cache = work / "words.json"
-    if cache.is_file():
-        return [tuple(w) for w in json.loads(cache.read_text(encoding="utf-8"))], note  # type: ignore[misc]
-    windows, long_runs = plan_cuts(speech.segments, speech.seconds, ASR_WINDOW)
-    spans = sorted(
-        [(w.start, w.end) for w in windows] + [(r.start, r.end) for r in long_runs if r.reason == "too_long"]
-    )
-    transcriber = asr()
-    words: list[tuple[float, float, str]] = []
-    batch = transcriber.batch_size
-    bar = tqdm(
-        total=len(spans), desc=f"transcribe {path.name}", unit="window", disable=not progress, leave=False
-    )
-    for first in range(0, len(spans), batch):
-        group = spans[first : first + batch]
-        pieces = [audio16[int(a * VAD_RATE) : int(b * VAD_RATE)] for a, b in group]
-        for (offset, end), transcript in zip(group, transcriber.transcribe(pieces), strict=True):
-            if transcript.words:
-                words.extend((offset + w.start, offset + w.end, w.text) for w in transcript.words)
-            elif transcript.text:  # a model without word timings: the window's text as one unit
-                words.append((offset, end, transcript.text))
-        bar.update(len(group))
-    bar.close()
-    write_text_atomic(
-        cache, json.dumps([[round(a, 3), round(b, 3), t] for a, b, t in words], ensure_ascii=False)
-    )
-    return [(round(a, 3), round(b, 3), t) for a, b, t in words], note
 
 
 def _rejected_detail(rejected: Any, limits: Limits) -> str:
