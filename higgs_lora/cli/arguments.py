@@ -204,6 +204,12 @@ def dataset(parser: argparse.ArgumentParser) -> None:
     check = verbs.add_parser("check", help="run the same checks on an existing data set; changes nothing")
     check.add_argument("path", help="data set folder or manifest")
     check.add_argument("--json", action="store_true", help="print the full report as JSON")
+    check.add_argument(
+        "--eval-fraction",
+        type=float,
+        help="the recipe's [data] eval_fraction, for the train/eval leakage report (default: the recipe default)",
+    )
+    check.add_argument("--seed", type=int, help="the recipe's [train] seed, for the same split (default 42)")
     _limits(check)
     review = verbs.add_parser("review", help="serve the review page; saves transcript fixes and drops")
     review.add_argument("path", help="data set folder made by dataset build")

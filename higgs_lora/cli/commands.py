@@ -170,7 +170,13 @@ def _dataset_build(args: argparse.Namespace) -> None:
 def _dataset_check(args: argparse.Namespace) -> None:
     from higgs_lora.dataset import Thresholds, check_dataset
 
-    report = check_dataset(args.path, _limits(args), Thresholds(min_snr_db=args.min_snr_db))
+    report = check_dataset(
+        args.path,
+        _limits(args),
+        Thresholds(min_snr_db=args.min_snr_db),
+        eval_fraction=args.eval_fraction,
+        seed=args.seed,
+    )
     print(json.dumps(report.as_dict(), indent=1) if args.json else report.summary())
 
 

@@ -1,6 +1,6 @@
 """`dataset check`: the build's checks on an existing data set (any format the recipes read),
 changing nothing: durations, transcripts, loudness, clipping, SNR, speech share, duplicates, and
-train/eval leakage for the split a recipe with the default `eval_fraction` and `seed` makes."""
+train/eval leakage for the split a recipe with this `eval_fraction` and `seed` makes."""
 
 from __future__ import annotations
 
@@ -65,8 +65,12 @@ def check_dataset(
     thresholds: Thresholds | None = None,
     data_format: str = "auto",
     progress: bool = True,
+    eval_fraction: float | None = None,
+    seed: int | None = None,
 ) -> CheckReport:
-    """Measure every clip of the data set at `path` (a folder or a manifest) against the thresholds."""
+    """Measure every clip of the data set at `path` (a folder or a manifest) against the thresholds,
+    and the leakage of the train/eval split a recipe with this `eval_fraction` and `[train] seed`
+    makes (default: the recipe defaults)."""
     from higgs_lora.dataset.vad import VAD_RATE, detect_speech
 
     limits = limits or Limits()
@@ -110,9 +114,9 @@ def check_dataset(
             seen[key] = clip.where
     if not clips and not skips:
         raise DataError(f"{path}: no clips found.")
-    fraction = DataConfig.model_fields["eval_fraction"].default
-    if len(audio_keys) >= 2:
-        seed = TrainConfig.model_fields["seed"].default
+    fraction = DataConfig.model_fields["eval_fraction"].default if eval_fraction is None else eval_fraction
+    if fraction > 0 and len(audio_keys) >= 2:
+        seed = TrainConfig.model_fields["seed"].default if seed is None else seed
         report.leakage = find_leakage(
             audio_keys, lambda c: c[0], lambda c: c[1], lambda c: c[2], fraction, seed
         )

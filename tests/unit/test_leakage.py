@@ -64,3 +64,7 @@ def test_dataset_check_reports_leakage_for_the_default_split(tmp_path: Path) -> 
     assert len(report.leakage.same_audio) == 1 and not report.leakage.same_text
     assert "train/eval leakage: of 1 eval clips, 1 (100%) have the same audio" in report.summary()
     assert report.as_dict()["leakage"]["same_audio_share"] == 1.0
+    # the split of a recipe with another eval_fraction and seed, as `dataset check --eval-fraction` asks
+    wider = check_dataset(root, progress=False, eval_fraction=0.5, seed=7)
+    assert wider.leakage is not None and wider.leakage.eval_clips == 3 and len(wider.leakage.same_audio) == 3
+    assert check_dataset(root, progress=False, eval_fraction=0.0).leakage is None  # no eval split
