@@ -6,7 +6,10 @@ pattern → audio tokenizer decode. We drive those pieces ourselves because the 
 by path and captures CUDA graphs in its constructor; an adapter is merged or injected *before* any
 capture here, never after (a captured graph would replay without it). Two steps differ from the
 engine's: greedy is argmax alone (the engine keeps RAS on at temperature 0, `higgs_lora.higgs.sampling`),
-and `spoken_codes` keeps a cut stream's last frame (the engine's `[:, 1:-1]` drops it).
+`spoken_codes` keeps a cut stream's last frame (the engine's `[:, 1:-1]` drops it), and generation ends
+with the audio stream (`AudioStreamEnded`): the engine lets the model go on in text until it ends its
+turn, which a model that has not learnt to (the tiny one, an early checkpoint) does only at
+`max_new_tokens`, three quarters of the smoke eval's time spent on text nobody hears.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from typing import Any
 import numpy as np
 import torch
 from boson_multimodal.dataset.chatml_dataset import ChatMLDatasetSample
+from transformers import StoppingCriteria, StoppingCriteriaList
 
 from higgs_lora.backends.boson.collate import higgs_collator
 from higgs_lora.backends.boson.samples import chatml_sample, tokenize_chatml
@@ -29,9 +33,22 @@ from higgs_lora.backends.speech import (
     check_reference,
     check_text,
 )
+from higgs_lora.backends.unpacked import unpacked_4bit
 from higgs_lora.core.errors import HiggsLoraError
 from higgs_lora.higgs.delay import generation_steps, spoken_codes, stream_stopped
 from higgs_lora.higgs.sampling import SAMPLING, Sampling
+
+
+class AudioStreamEnded(StoppingCriteria):
+    """Stop once the audio stream has ended: boson's generation then writes `<|audio_eos|>` as the text
+    token (modeling_higgs_audio.py `_sample_audio_tokens`). One stream is all a speaker returns; the
+    native backend's generation ends there too."""
+
+    def __init__(self, audio_eos_id: int) -> None:
+        self.audio_eos_id = audio_eos_id
+
+    def __call__(self, input_ids: torch.LongTensor, scores: Any, **kwargs: Any) -> torch.BoolTensor:
+        return input_ids[:, -1] == self.audio_eos_id  # type: ignore[return-value]
 
 
 class Speaker:
@@ -71,6 +88,7 @@ class Speaker:
             for length in sorted(kv_cache_lengths)
         }
         self.collator = higgs_collator(config, for_generation=True)
+        self.audio_ended = AudioStreamEnded(text_tokenizer.convert_tokens_to_ids("<|audio_eos|>"))
         if capture_cuda_graphs and model.device.type == "cuda":
             model.capture_model(self.kv_caches.values())  # after the adapter is merged or injected
 
@@ -95,13 +113,14 @@ class Speaker:
         was_training = self.model.training
         self.model.eval()
         try:
-            with torch.no_grad():
+            with torch.no_grad(), unpacked_4bit(self.model):
                 outputs = self.model.generate(
                     **inputs,
                     max_new_tokens=steps,
                     use_cache=True,
                     stop_strings=["<|end_of_text|>", "<|eot_id|>"],
                     tokenizer=self.text_tokenizer,
+                    stopping_criteria=StoppingCriteriaList([self.audio_ended]),
                     past_key_values_buckets=self.kv_caches,
                     seed=seed,
                     **generate_settings(sampling),

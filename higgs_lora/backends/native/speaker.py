@@ -31,6 +31,7 @@ from higgs_lora.backends.speech import (
     check_reference,
     check_text,
 )
+from higgs_lora.backends.unpacked import unpacked_4bit
 from higgs_lora.core.errors import HiggsLoraError
 from higgs_lora.higgs.chatml import IGNORE, SPEAK_SUFFIX, chatml_tokens
 from higgs_lora.higgs.delay import generation_steps, spoken_codes, stream_stopped
@@ -106,6 +107,7 @@ class NativeSpeaker:
                 _seeded(seed, self.model.device),
                 _checkpoint_ras_hidden(self.model, generation),
                 torch.no_grad(),
+                unpacked_4bit(self.model),
             ):
                 out = self.model.generate(**inputs, generation_config=generation)
         finally:
