@@ -228,3 +228,15 @@ class Higgs3ForConditionalGeneration(PreTrainedModel, GenerationMixin):
             hidden_states=hidden,
             cache=getattr(out, "cache", None) or getattr(out, "past_key_values", None),
         )
+
+    @torch.no_grad()
+    def audio_step(
+        self, inputs_embeds: torch.Tensor, position_ids: torch.Tensor, cache: Any
+    ) -> tuple[torch.Tensor, Any]:
+        """Generation: run `inputs_embeds [1, L, H]` on top of `cache`; the last position's audio
+        logits `[1, C, K]` (float32) and the cache. No text head: TTS never samples text."""
+        from transformers import DynamicCache
+
+        cache = cache if cache is not None else DynamicCache(config=self.config.text_config)
+        out = self.body(inputs_embeds=inputs_embeds, position_ids=position_ids, cache=cache, use_cache=True)
+        return self.audio_table.logits(out.last_hidden_state[:, -1]).float(), cache
