@@ -10,7 +10,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from higgs_lora.backends import get, layout_backend
-from higgs_lora.backends.higgs3.model import Higgs3ForConditionalGeneration
+from higgs_lora.backends.higgs3.model import HiggsMultimodalQwen3ForConditionalGeneration
 from higgs_lora.backends.higgs3.tiny import build_tiny_model, tiny_config
 
 pytestmark = pytest.mark.backend("higgs3")
@@ -18,7 +18,7 @@ pytestmark = pytest.mark.backend("higgs3")
 TABLE = "tied.embedding.modality_embeddings.0.embedding.weight"
 
 
-def _assert_tied(model: Higgs3ForConditionalGeneration) -> None:
+def _assert_tied(model: HiggsMultimodalQwen3ForConditionalGeneration) -> None:
     """One weight: the head's logits are hidden @ table.T, and a frame's embedding sums its rows."""
     table = model.audio_table
     hidden = torch.randn(3, model.config.hidden_size)
@@ -43,7 +43,7 @@ def test_table_stays_tied_after_save_and_load(tmp_path: Path) -> None:
     with torch.no_grad():  # a change to the table is a change to the head: there is only one weight
         model.audio_table.embedding.weight[5] += 1.0
     model.save_pretrained(tmp_path)
-    loaded = Higgs3ForConditionalGeneration.from_pretrained(tmp_path)
+    loaded = HiggsMultimodalQwen3ForConditionalGeneration.from_pretrained(tmp_path)
     _assert_tied(loaded)
     torch.testing.assert_close(loaded.audio_table.embedding.weight, model.audio_table.embedding.weight)
 
@@ -57,7 +57,9 @@ def test_checkpoint_with_codec_and_head_copies_loads(tmp_path: Path) -> None:
     weights["tied.head.modality_heads.0.weight"] = weights[TABLE].clone()
     weights["tied.head.text_head.weight"] = torch.zeros_like(weights["tied.embedding.text_embedding.weight"])
     save_file(weights, str(tmp_path / "model.safetensors"), {"format": "pt"})
-    loaded, info = Higgs3ForConditionalGeneration.from_pretrained(tmp_path, output_loading_info=True)
+    loaded, info = HiggsMultimodalQwen3ForConditionalGeneration.from_pretrained(
+        tmp_path, output_loading_info=True
+    )
     assert not info["missing_keys"]
     _assert_tied(loaded)
 

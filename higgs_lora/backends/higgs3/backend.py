@@ -25,9 +25,9 @@ class Higgs3Backend(Backend):
 
     # -- model ---------------------------------------------------------------------------------------
     def model_class(self) -> type:
-        from higgs_lora.backends.higgs3.model import Higgs3ForConditionalGeneration
+        from higgs_lora.backends.higgs3.model import HiggsMultimodalQwen3ForConditionalGeneration
 
-        return Higgs3ForConditionalGeneration
+        return HiggsMultimodalQwen3ForConditionalGeneration
 
     def load_base_model(self, source: str, revision: str | None, **kwargs: Any) -> nn.Module:
         return load.load_base_model(source, revision, **kwargs)

@@ -108,7 +108,7 @@ def example_length(example: Any, text_tokenizer: Any, codebooks: int) -> int:
 
 
 class Higgs3Collator:
-    """Samples → the batch `Higgs3ForConditionalGeneration.forward` takes, plus `label_audio_ids [C, N]`.
+    """Samples → the batch `HiggsMultimodalQwen3ForConditionalGeneration.forward` takes, plus `label_audio_ids [C, N]`.
 
     Keys (all `[B, L]` unless said, right-padded to a multiple of `round_to`): `input_ids` (pad where
     an audio row sits), `attention_mask`, `position_ids`, `audio_ids [B, L, C]` (the rows' codes),

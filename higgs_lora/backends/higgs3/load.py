@@ -11,7 +11,7 @@ from torch import nn
 
 from higgs_lora.backends.compat import keep_4bit_weights_as_loaded
 from higgs_lora.backends.higgs3.config import MODEL_TYPE, Higgs3Config
-from higgs_lora.backends.higgs3.model import Higgs3ForConditionalGeneration
+from higgs_lora.backends.higgs3.model import HiggsMultimodalQwen3ForConditionalGeneration
 from higgs_lora.core.errors import ModelError
 
 FULL_PRECISION_MODULES = ["text_head", "modality_embeddings"]
@@ -33,11 +33,13 @@ def unwrap(model: nn.Module) -> nn.Module:
     return model.get_base_model() if hasattr(model, "get_base_model") else model
 
 
-def load_base_model(source: str, revision: str | None, **kwargs: Any) -> Higgs3ForConditionalGeneration:
+def load_base_model(
+    source: str, revision: str | None, **kwargs: Any
+) -> HiggsMultimodalQwen3ForConditionalGeneration:
     """`from_pretrained`, refusing a checkpoint that lacks any of the network's weights."""
     if "torch_dtype" in kwargs:  # the boson path's spelling; transformers 5 renamed it `dtype`
         kwargs["dtype"] = kwargs.pop("torch_dtype")
-    model, info = Higgs3ForConditionalGeneration.from_pretrained(
+    model, info = HiggsMultimodalQwen3ForConditionalGeneration.from_pretrained(
         source, revision=revision, output_loading_info=True, **kwargs
     )
     missing = sorted(info.get("missing_keys", []))
@@ -57,7 +59,7 @@ def meta_model(config: dict[str, Any]) -> nn.Module:
             f"Higgs TTS 3 checkpoints ({MODEL_TYPE!r})."
         )
     with torch.device("meta"):
-        return Higgs3ForConditionalGeneration(_config(config))
+        return HiggsMultimodalQwen3ForConditionalGeneration(_config(config))
 
 
 def architecture(config: dict[str, Any]) -> Any:

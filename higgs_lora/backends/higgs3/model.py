@@ -117,7 +117,7 @@ class Higgs3Output(ModelOutput):
     """The KV cache after this call (generation)."""
 
 
-class Higgs3ForConditionalGeneration(PreTrainedModel, GenerationMixin):
+class HiggsMultimodalQwen3ForConditionalGeneration(PreTrainedModel, GenerationMixin):
     """Higgs TTS 3 over transformers' Qwen3. Generation is `speaker.Higgs3Speaker` (the delay pattern's
     state machine), not `generate()`; GenerationMixin is there because PEFT's causal-LM wrapper reads
     `prepare_inputs_for_generation`."""
@@ -209,7 +209,9 @@ class Higgs3ForConditionalGeneration(PreTrainedModel, GenerationMixin):
             kwargs.pop(key, None)
         if inputs_embeds is None:
             if input_ids is None:
-                raise ModelError("Higgs3ForConditionalGeneration.forward needs input_ids or inputs_embeds")
+                raise ModelError(
+                    "HiggsMultimodalQwen3ForConditionalGeneration.forward needs input_ids or inputs_embeds"
+                )
             inputs_embeds = self.embed(input_ids, audio_ids, audio_mask)
         out = self.body(
             inputs_embeds=inputs_embeds,

@@ -84,9 +84,10 @@ class Higgs3Speaker:
                 rows, stopped = self._rows(text, ref_codes, ref_text, sampling, max_rows)
         finally:
             self.model.train(was_training)
-        codes = spoken_codes(rows, self.model.config.codebook_size - 2)
-        if codes.shape[1] == 0 and not stopped:
+        if rows.shape[0] == 0:
             raise HiggsLoraError(f"the model produced no audio for {text!r}")
+        codes = spoken_codes(rows, self.model.config.codebook_size - 2)
+        # A stream that ended at once has no frames, which the codec's decoder cannot take: silence.
         audio = self.audio_tokenizer.decode(codes.unsqueeze(0))[0, 0] if codes.shape[1] else np.zeros(0)
         return Speech(
             np.asarray(audio, dtype=np.float32), int(self.audio_tokenizer.sampling_rate), codes, stopped
@@ -152,12 +153,13 @@ def sample(logits: torch.Tensor, sampling: Sampling) -> torch.Tensor:
 
 def spoken_codes(rows: torch.Tensor, codebook_size: int) -> torch.Tensor:
     """Generated delayed rows `[W, C]` → codes `[C, T]`: the delay reverted, cut at the first frame
-    holding EOC (or a stray BOC) in any codebook, clipped into the codebook."""
+    holding EOC in any codebook (as `higgs.delay.spoken_codes` does for v2), a stray BOC clipped into
+    the codebook."""
     num_codebooks = rows.shape[1]
     if rows.shape[0] < num_codebooks:  # not one frame complete in every codebook
         return rows.new_zeros((num_codebooks, 0))
     frames = revert_delay(rows.T)
-    ends = (frames >= BOC).any(0).nonzero()
+    ends = (frames == EOC).any(0).nonzero()
     if len(ends):
         frames = frames[:, : int(ends[0, 0])]
     return frames.clip(0, codebook_size - 1)
