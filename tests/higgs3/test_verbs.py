@@ -16,6 +16,7 @@ import higgs_lora
 from tests.helpers import run_cli, smoke_recipe
 
 pytestmark = [pytest.mark.backend("higgs3"), pytest.mark.slow]
+LICENSE = "Boson Higgs TTS 3 Research and Non-Commercial License"
 
 
 @pytest.fixture(scope="module")
@@ -31,6 +32,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
     result = run_cli("train", str(recipe))
     assert result.returncode == 0, result.stderr[-3000:]
     assert "Finished voice: 12 steps" in result.stdout
+    assert result.stdout.count(LICENSE) == 2  # at the start and in the summary's notes
     return folder / "adapters" / "voice"
 
 
@@ -43,6 +45,9 @@ def test_train_records_the_backend_and_the_loss_falls(trained: Path) -> None:
         keys = list(weights.keys())
     assert keys and all(k.startswith("base_model.model.body.layers.") and ".lora_" in k for k in keys)
     assert not any("modality" in k or "tied." in k for k in keys)  # the tied table is never copied
+    card = (trained / "README.md").read_text()
+    assert "license: other" in card and "## License" in card and LICENSE in card
+    assert "a LoRA adapter for Higgs TTS 3" in card
 
 
 def test_speak_and_merge(trained: Path, tmp_path: Path) -> None:
@@ -55,7 +60,12 @@ def test_speak_and_merge(trained: Path, tmp_path: Path) -> None:
     merged = run_cli("merge", str(trained), "--dtype", "fp32")
     assert merged.returncode == 0, merged.stderr[-3000:]
     assert "merge check (fp32): the merged weights keep 100.0% of the adapter's effect" in merged.stdout
+    assert LICENSE in merged.stdout
     folder = trained / "merged"
+    assert (
+        LICENSE in (folder / "README.md").read_text()
+        and "Merged Higgs TTS 3" in (folder / "README.md").read_text()
+    )
     config = json.loads((folder / "config.json").read_text())
     assert config["model_type"] == "higgs_multimodal_qwen3"
     assert config["architectures"] == ["HiggsMultimodalQwen3ForConditionalGeneration"]
@@ -73,3 +83,9 @@ def test_speak_and_merge(trained: Path, tmp_path: Path) -> None:
     with torch.no_grad():
         expected, got = adapted(**probe), plain(**probe)
     torch.testing.assert_close(got.audio_logits, expected.audio_logits, rtol=1e-4, atol=1e-4)
+
+
+def test_export_carries_the_license(trained: Path, tmp_path: Path) -> None:
+    exported = run_cli("export", str(trained), "--out", str(tmp_path / "voice.zip"))
+    assert exported.returncode == 0, exported.stderr[-3000:]
+    assert LICENSE in exported.stdout
