@@ -228,7 +228,9 @@ class HiggsMultimodalQwen3ForConditionalGeneration(PreTrainedModel, GenerationMi
             expanded_labels=label_ids,
             audio_logits=self.audio_table.logits(chosen),
             hidden_states=hidden,
-            cache=getattr(out, "cache", None) or getattr(out, "past_key_values", None),
+            cache=getattr(
+                out, "cache", None
+            ),  # transformers 5 names it `cache` (past_key_values: deprecated)
         )
 
     @torch.no_grad()
