@@ -92,6 +92,6 @@ from higgs_lora.backends.higgs3.model import HiggsMultimodalQwen3ForConditionalG
 model = HiggsMultimodalQwen3ForConditionalGeneration.from_pretrained("{out}", dtype="auto")
 ```
 
-The base checkpoint's bundled codec (`tied.embedding.modality_embeddings.0.model.*`) is not copied: load the
-audio tokenizer on its own (`bosonai/higgs-audio-v2-tokenizer`).
+The base checkpoint's bundled codec (`tied.embedding.modality_embeddings.0.model.*`) is copied unchanged, so
+servers that read the codec from the TTS checkpoint (sglang-omni) load this folder like the base.
 """

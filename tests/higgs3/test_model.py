@@ -98,3 +98,19 @@ def test_model_type_selects_the_higgs3_backend() -> None:
     layout = checkpoint_layout({"model_type": "higgs_multimodal_qwen3"}, "x")
     assert layout_backend(layout) == "higgs3"
     assert get("higgs3").name == "higgs3"
+
+
+def test_saving_carries_the_bundled_codec_on(tmp_path: Path) -> None:
+    """A merged checkpoint keeps the base's codec tensors: sglang-omni loads its codec from them."""
+    source, out = tmp_path / "base", tmp_path / "out"
+    build_tiny_model().save_pretrained(source)
+    weights = load_file(str(source / "model.safetensors"))
+    codec = "tied.embedding.modality_embeddings.0.model.quantizer.weight"
+    weights[codec] = torch.arange(4.0)
+    save_file(weights, str(source / "model.safetensors"), {"format": "pt"})
+    loaded = get("higgs3").load_base_model(str(source), None)
+    loaded.save_pretrained(out)
+    saved = load_file(str(out / "model.safetensors"))
+    assert torch.equal(saved[codec], torch.arange(4.0))
+    assert not any(k.startswith("tied.head") for k in saved)
+    _assert_tied(HiggsMultimodalQwen3ForConditionalGeneration.from_pretrained(out))

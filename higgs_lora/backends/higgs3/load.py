@@ -48,7 +48,27 @@ def load_base_model(
             f"[model] base = {source!r}: the checkpoint lacks {missing[:3]} (is it a Higgs TTS 3 checkpoint?)"
         )
     keep_4bit_weights_as_loaded(model)
+    model.bundled_from = checkpoint_files(source, revision)
     return model
+
+
+def checkpoint_files(source: str, revision: str | None) -> list[str]:
+    """The safetensors files `from_pretrained` just read (a local folder, or the hub cache's snapshot)."""
+    from pathlib import Path
+
+    folder = Path(source)
+    if not folder.is_dir():
+        from huggingface_hub import snapshot_download
+
+        try:
+            folder = Path(
+                snapshot_download(
+                    source, revision=revision, allow_patterns=["*.safetensors"], local_files_only=True
+                )
+            )
+        except (OSError, ValueError):  # not in the cache as a snapshot: nothing to carry over
+            return []
+    return sorted(str(file) for file in folder.glob("*.safetensors"))
 
 
 def meta_model(config: dict[str, Any]) -> nn.Module:

@@ -36,6 +36,10 @@ from transformers.utils import ModelOutput
 from higgs_lora.backends.higgs3.config import Higgs3Config
 from higgs_lora.core.errors import ModelError
 
+CODEC_PREFIX = "tied.embedding.modality_embeddings.0.model."
+"""The bundled codec's weights in the checkpoint; sglang-omni's `audio_codec.py` loads the codec from them,
+so a checkpoint written from this model must carry them on (`bundled_from`)."""
+
 
 class FusedAudioTable(nn.Module):
     """The [C·K, H] table: frame embeddings in (sum over codebooks), per-codebook logits out."""
@@ -145,6 +149,9 @@ class HiggsMultimodalQwen3ForConditionalGeneration(PreTrainedModel, GenerationMi
         self.tied = _Tied(config)
         self.body = Qwen3Model(config.text_config)
         self.body.embed_tokens = None  # the token embeddings are `tied.embedding.text_embedding`
+        self.bundled_from: list[str] = []
+        """Safetensors files of the checkpoint this model was loaded from: their bundled codec tensors
+        (not part of this network) are written again by `save_pretrained` (`load.load_base_model`)."""
         self.post_init()
 
     # -- parts -----------------------------------------------------------------------------------------
@@ -175,6 +182,14 @@ class HiggsMultimodalQwen3ForConditionalGeneration(PreTrainedModel, GenerationMi
         elif hasattr(module, "weight") and module.__class__.__name__.endswith("RMSNorm"):
             with torch.no_grad():
                 module.weight.fill_(1.0)
+
+    def save_pretrained(self, save_directory: Any, *args: Any, state_dict: Any = None, **kwargs: Any) -> Any:
+        """transformers' save, plus the source checkpoint's bundled codec tensors (unchanged), so a merged
+        checkpoint still serves where the codec is read from the TTS checkpoint (sglang-omni)."""
+        bundled = bundled_codec(self.bundled_from)
+        if bundled:
+            state_dict = {**(state_dict if state_dict is not None else self.state_dict()), **bundled}
+        return super().save_pretrained(save_directory, *args, state_dict=state_dict, **kwargs)
 
     # -- forward ---------------------------------------------------------------------------------------
     def embed(
@@ -244,3 +259,16 @@ class HiggsMultimodalQwen3ForConditionalGeneration(PreTrainedModel, GenerationMi
         cache = cache if cache is not None else DynamicCache(config=self.config.text_config)
         out = self.body(inputs_embeds=inputs_embeds, position_ids=position_ids, cache=cache, use_cache=True)
         return self.audio_table.logits(out.last_hidden_state[:, -1]).float(), cache
+
+
+def bundled_codec(files: list[str]) -> dict[str, torch.Tensor]:
+    """The codec tensors (`CODEC_PREFIX`) held in these safetensors files."""
+    from safetensors import safe_open
+
+    tensors: dict[str, torch.Tensor] = {}
+    for file in files:
+        with safe_open(file, "pt") as handle:
+            for key in handle.keys():  # noqa: SIM118 (safe_open is not a mapping)
+                if key.startswith(CODEC_PREFIX):
+                    tensors[key] = handle.get_tensor(key)
+    return tensors
