@@ -76,3 +76,22 @@ def test_shift_the_logits_at_audio_predict_row_zero() -> None:
     hidden = torch.zeros(*batch["label_ids"].shape, 2)
     loss = higgs_loss(hidden, batch["label_ids"], logits, batch["label_audio_ids"])
     assert loss.audio.item() < 1e-6 and loss.audio_targets == 4 * 6 - 6
+
+
+def test_example_length_is_the_collated_length(tmp_path, higgs3_text_tokenizer) -> None:
+    from higgs_lora.backends.higgs3.collate import encode_example, example_length
+    from higgs_lora.higgs.examples import Example, save_codes
+
+    generator = torch.Generator().manual_seed(4)
+    for name, frames in (("ref", 9), ("target", 6)):
+        save_codes(
+            tmp_path / f"{name}.safetensors",
+            torch.randint(0, 1024, (4, frames), generator=generator),
+            tmp_path,
+        )
+    for example in (
+        Example("Hi there.", tmp_path / "target.safetensors"),
+        Example("Hi there.", tmp_path / "target.safetensors", "Ref.", tmp_path / "ref.safetensors"),
+    ):
+        row = Higgs3Collator(4, 151643).row(encode_example(example, higgs3_text_tokenizer))
+        assert example_length(example, higgs3_text_tokenizer, 4) == len(row["ids"])
