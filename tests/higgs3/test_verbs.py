@@ -89,3 +89,8 @@ def test_export_carries_the_license(trained: Path, tmp_path: Path) -> None:
     exported = run_cli("export", str(trained), "--out", str(tmp_path / "voice.zip"))
     assert exported.returncode == 0, exported.stderr[-3000:]
     assert LICENSE in exported.stdout
+
+
+def test_convert_refuses_a_higgs3_adapter(trained: Path, tmp_path: Path) -> None:
+    converted = run_cli("convert", str(trained), "--to", "native", "--out", str(tmp_path / "c"))
+    assert converted.returncode == 2 and "a Higgs TTS 3 adapter" in converted.stderr
