@@ -27,6 +27,7 @@ from higgs_lora.backends import installed
 BACKEND_IMPORTS = {
     "boson": re.compile(r"^\s*(?:from|import) (?:higgs_lora\.backends\.boson|boson_multimodal)\b", re.M),
     "native": re.compile(r"^\s*(?:from|import) higgs_lora\.backends\.native\b", re.M),
+    "higgs3": re.compile(r"^\s*(?:from|import) higgs_lora\.backends\.higgs3\b", re.M),
 }
 HERE = installed()
 if os.environ.get("HIGGS_LORA_TEST_BACKEND") and os.environ["HIGGS_LORA_TEST_BACKEND"] not in HERE:
@@ -49,7 +50,7 @@ def pytest_ignore_collect(collection_path: Path) -> bool | None:
     """Skip collecting test modules written for a backend this environment does not have."""
     if collection_path.suffix != ".py" or not collection_path.name.startswith("test_"):
         return None
-    if "native" in collection_path.parts and "native" not in HERE:
+    if any(name in collection_path.parts and name not in HERE for name in ("native", "higgs3")):
         return True
     text = collection_path.read_text(encoding="utf-8")
     if any(name not in HERE and pattern.search(text) for name, pattern in BACKEND_IMPORTS.items()):

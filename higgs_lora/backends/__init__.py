@@ -7,6 +7,8 @@ package per implementation provides it:
   pinned hub revisions. The default.
 - `native`: transformers' own `HiggsAudioV2ForConditionalGeneration` (transformers >= 5.3), the layout
   the hub's `main` serves now.
+- `higgs3`: Higgs TTS 3 (`model_type` "higgs_multimodal_qwen3"), our own class over transformers'
+  Qwen3, in the native environment (docs/higgs3.md).
 
 The two cannot share an environment (boson-multimodal pins transformers < 4.47), so a backend module is
 imported only when asked for, and `[model] backend = "auto"` takes the one the checkpoint is written
@@ -41,10 +43,13 @@ if TYPE_CHECKING:
 BACKENDS = {
     "boson": ("higgs_lora.backends.boson", "boson_multimodal", "boson"),
     "native": ("higgs_lora.backends.native", "transformers.models.higgs_audio_v2", "native"),
+    # Higgs TTS 3: transformers' Qwen3 + the native v2 codec (transformers >= 5.3, the native extra)
+    "higgs3": ("higgs_lora.backends.higgs3", "transformers.models.higgs_audio_v2_tokenizer", "higgs3"),
 }
 INSTALL = {
     "boson": 'pip install -e ".[boson]"  (a virtual environment with transformers 4.46)',
     "native": 'pip install -e ".[native]"  (a virtual environment with transformers >= 5.3)',
+    "higgs3": 'pip install -e ".[native]"  (a virtual environment with transformers >= 5.3)',
 }
 
 

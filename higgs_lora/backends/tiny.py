@@ -42,9 +42,12 @@ SPECIAL_TOKENS = {
 }
 
 
-def tiny_checkpoint_dir(version: str, build_model: Callable[[], Any]) -> Path:
-    """A folder holding a tiny model (`build_model()`) + the tiny text tokenizer as a normal checkpoint,
-    built once per version and torch release, atomically (a concurrent builder may win the race)."""
+def tiny_checkpoint_dir(
+    version: str, build_model: Callable[[], Any], build_tokenizer: Callable[[], Any] | None = None
+) -> Path:
+    """A folder holding a tiny model (`build_model()`) + a tiny text tokenizer (`build_tokenizer()`,
+    default the Llama-3 one below) as a normal checkpoint, built once per version and torch release,
+    atomically (a concurrent builder may win the race)."""
     import contextlib
     import shutil
     import tempfile
@@ -56,7 +59,7 @@ def tiny_checkpoint_dir(version: str, build_model: Callable[[], Any]) -> Path:
     staging = Path(tempfile.mkdtemp(prefix=".tiny-", dir=target.parent))
     try:
         build_model().save_pretrained(staging, safe_serialization=True)
-        build_tiny_text_tokenizer().save_pretrained(staging)
+        (build_tokenizer or build_tiny_text_tokenizer)().save_pretrained(staging)
         with contextlib.suppress(FileExistsError, OSError):
             staging.rename(target)
     finally:

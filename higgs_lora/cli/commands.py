@@ -118,8 +118,13 @@ def eval_(args: argparse.Namespace) -> None:
 
 def export(args: argparse.Namespace) -> None:
     from higgs_lora import export
+    from higgs_lora.adapter.files import recipe_value
+    from higgs_lora.core.licenses import license_notice
 
     print(f"exported {args.adapter} → {export(args.adapter, args.out, force=args.force)}")
+    notice = license_notice(recipe_value(args.adapter, "model", "backend", None))
+    if notice is not None:
+        print(notice)
 
 
 def import_(args: argparse.Namespace) -> None:

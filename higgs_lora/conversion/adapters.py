@@ -53,6 +53,11 @@ def convert_adapter(
             f"{source_dir}: no {ADAPTER_CONFIG}; is this an adapter folder (adapters/<name>/)?"
         )
     source = adapter_layout(source_dir)
+    if source == "higgs3":
+        raise HiggsLoraError(
+            f"{weights}: a Higgs TTS 3 adapter; Higgs TTS 3 is another network than Higgs Audio v2, so there is "
+            "no layout to convert it to. Use it as it is (higgs-lora speak/merge on the higgs3 backend)."
+        )
     if source == to:
         raise HiggsLoraError(f"{weights}: the adapter is already in the {to} layout; nothing to convert.")
     out = Path(out) if out is not None else source_dir.with_name(f"{source_dir.name}-{to}")

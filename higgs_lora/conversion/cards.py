@@ -7,10 +7,13 @@ from pathlib import Path
 from typing import Any
 
 from higgs_lora.core.hub import renamed_note
+from higgs_lora.core.licenses import card_license, card_section
 
 
 def merged_card(layout: str, result: Any, adapter_dir: Path) -> str:
     """README.md of a merged checkpoint (a `verbs.merge.MergeResult`) in `layout`."""
+    if layout == "higgs3":
+        return _higgs3_card(result.out, result.dtype) + _precision_note(result) + card_section("higgs3")
     card = _boson_card(result, adapter_dir) if layout == "boson" else _native_card(result.out, result.dtype)
     return card + _precision_note(result)
 
@@ -68,4 +71,27 @@ model = HiggsAudioV2ForConditionalGeneration.from_pretrained("{out}", use_text_h
 ```
 
 boson-multimodal cannot read this folder; `higgs-lora merge --layout boson` writes one it can.
+"""
+
+
+def _higgs3_card(out: str | Path, dtype: str) -> str:
+    """The README of a merged Higgs TTS 3 checkpoint (the base's weight names and config)."""
+    return f"""---
+{card_license("higgs3")}tags: [higgs-tts-3, text-to-speech, higgs-lora]
+---
+
+# Merged Higgs TTS 3 checkpoint
+
+A LoRA adapter folded into its base ({dtype}) by higgs-lora, with the base's weight names
+(`tied.embedding.*`, `body.*`) and config (`higgs_multimodal_qwen3`); the audio table stays tied. transformers
+has no class for it; the kit's loads it:
+
+```python
+from higgs_lora.backends.higgs3.model import HiggsMultimodalQwen3ForConditionalGeneration
+
+model = HiggsMultimodalQwen3ForConditionalGeneration.from_pretrained("{out}", dtype="auto")
+```
+
+The base checkpoint's bundled codec (`tied.embedding.modality_embeddings.0.model.*`) is copied unchanged, so
+servers that read the codec from the TTS checkpoint (sglang-omni) load this folder like the base.
 """

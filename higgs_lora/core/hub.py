@@ -20,7 +20,7 @@ from higgs_lora.core.errors import ModelError
 SEMANTIC_TEACHER_ID = "bosonai/hubert_base"  # hard-coded in boson's HiggsAudioTokenizer (~L92)
 NATIVE_MODEL_TYPES = ("higgs_audio_v2", "higgs_audio_v2_tokenizer")
 # model_type in a checkpoint's config.json → the layout it is written in
-MODEL_TYPE_LAYOUTS = {"higgs_audio": "boson", "higgs_audio_v2": "native"}
+MODEL_TYPE_LAYOUTS = {"higgs_audio": "boson", "higgs_audio_v2": "native", "higgs_multimodal_qwen3": "higgs3"}
 COMMIT = re.compile(r"[0-9a-f]{40}")  # a full git commit id, as the hub cache names snapshots
 
 
@@ -103,7 +103,8 @@ def checkpoint_layout(config: dict[str, Any], name: str, what: str = "[model] ba
     if model_type not in MODEL_TYPE_LAYOUTS:
         raise ModelError(
             f"{what} = {name!r} is a {model_type!r} model; Higgs Audio v2 checkpoints (model_type "
-            "'higgs_audio' or 'higgs_audio_v2') are what this kit trains, merges and speaks with. Give the Higgs base."
+            "'higgs_audio' or 'higgs_audio_v2') and Higgs TTS 3 ones ('higgs_multimodal_qwen3') are what "
+            "this kit trains, merges and speaks with. Give the Higgs base."
         )
     return MODEL_TYPE_LAYOUTS[model_type]
 
@@ -144,6 +145,7 @@ TINY = "tiny-random"
 
 
 BASE_ID = "bosonai/higgs-tts-2-3b-base"  # Higgs v2's hub id since Boson renamed its repositories
+HIGGS3_ID = "bosonai/higgs-tts-3-4b"  # Higgs TTS 3 (model_type higgs_multimodal_qwen3); read at main
 
 
 AUDIO_TOKENIZER_ID = "bosonai/higgs-audio-v2-tokenizer"  # not renamed
@@ -154,6 +156,7 @@ AUDIO_TOKENIZER_ID = "bosonai/higgs-audio-v2-tokenizer"  # not renamed
 # decided about the official checkpoint (pins, layout, shipped architecture) is looked up by `canonical`.
 ALIASES = {
     "bosonai/higgs-audio-v2-generation-3B-base": BASE_ID,
+    "bosonai/higgs-audio-v3-tts-4b": HIGGS3_ID,
 }
 
 

@@ -28,9 +28,9 @@ class ModelConfig(_Table):
     base: str = BASE_ID
     """Hub id or local folder of the Higgs Audio v2 checkpoint; "tiny-random" builds a small random one.
     The official one's former id, bosonai/higgs-audio-v2-generation-3B-base, means the same checkpoint."""
-    backend: Literal["auto", "boson", "native"] = "auto"
+    backend: Literal["auto", "boson", "native", "higgs3"] = "auto"
     """Which implementation runs it: "boson" (boson-multimodal, transformers 4.46), "native" (transformers
-    >= 5.3's own Higgs v2), or "auto": the one the checkpoint's config.json is written for, among those
+    >= 5.3's own Higgs v2), "higgs3" (Higgs TTS 3, transformers >= 5.3; docs/higgs3.md), or "auto": the one the checkpoint's config.json is written for, among those
     installed here (each needs its own environment; docs/backends.md)."""
     revision: str | None = None
     """Hub revision (commit, branch or tag) of `base`. Default: for the official id, the pinned
@@ -59,10 +59,11 @@ class LoraConfig(_Table):
     alpha: float = Field(32.0, gt=0)
     """Scale numerator: the update is multiplied by alpha / r."""
     dropout: float = Field(0.05, ge=0, lt=1)
-    targets: list[Literal["attention", "text_ffn", "audio_ffn", "heads"]] = Field(
+    targets: list[Literal["attention", "text_ffn", "audio_ffn", "heads", "mlp"]] = Field(
         default_factory=lambda: ["attention", "audio_ffn"], min_length=1
     )
-    """Named groups of layers: attention, text_ffn, audio_ffn (the dual-FFN audio path), heads."""
+    """Named groups of layers: attention, text_ffn, audio_ffn (the dual-FFN audio path), heads; on
+    higgs3 (one FFN per layer): attention, mlp."""
     target_regex: str | None = None
     """An explicit regex over module names (full match); replaces `targets` when set."""
 

@@ -22,8 +22,11 @@ from typing import Any, Literal
 
 from higgs_lora.core.errors import HiggsLoraError
 
-Layout = Literal["boson", "native"]
+Layout = Literal["boson", "native", "higgs3"]
 LAYOUTS: tuple[Layout, ...] = ("boson", "native")
+"""The layouts `convert` maps between. "higgs3" (Higgs TTS 3: `body.*`, `tied.*`) is another network,
+recognised so its adapters load, never converted."""
+_HIGGS3 = re.compile(r"^(body|tied)\.")
 LAYOUT_FILE = "higgs_lora_layout.json"
 ADAPTER_CONFIG = "adapter_config.json"
 ADAPTER_WEIGHTS = "adapter_model.safetensors"
@@ -87,6 +90,8 @@ def to_boson_key(key: str) -> str:
 def key_layout(key: str) -> Layout | None:
     """Which layout a (possibly PEFT-prefixed) key belongs to, or None when it is neither's."""
     bare = key.removeprefix(PEFT_PREFIX)
+    if _HIGGS3.search(bare):
+        return "higgs3"
     if _rename(bare, _TO_NATIVE) is not None:
         return "boson"
     if _rename(bare, _TO_BOSON) is not None:
@@ -105,7 +110,8 @@ def detect_layout(keys: Iterable[str], where: str = "checkpoint") -> Layout:
         raise HiggsLoraError(
             f"{where}: key {seen[None]!r} belongs to neither Higgs Audio v2 layout (boson keys start with "
             "'layers.', 'embed_tokens', 'audio_codebook_embeddings' or 'audio_decoder_proj.'; native ones with "
-            "'model.', 'audio_lm_head' or 'text_lm_head'). Is this a Higgs Audio v2 checkpoint or adapter?"
+            "'model.', 'audio_lm_head' or 'text_lm_head'; Higgs TTS 3 ones with 'body.' or 'tied.'). Is this a "
+            "Higgs checkpoint or adapter?"
         )
     if len(seen) != 1:
         raise HiggsLoraError(

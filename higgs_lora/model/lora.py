@@ -18,6 +18,18 @@ def target_regex(config: LoraConfig, patterns: dict[str, str]) -> str:
     regexes per target group (`Backend.target_patterns`), since module names differ between backends."""
     if config.target_regex:
         return config.target_regex
+    absent = [group for group in config.targets if group not in patterns]
+    if absent:
+        import difflib
+
+        def why(group: str) -> str:
+            close = difflib.get_close_matches(group, patterns, n=1)
+            return f"{group!r}" + (f' (did you mean "{close[0]}"?)' if close else "")
+
+        raise ModelError(
+            f"[lora] targets = {config.targets}: {', '.join(why(g) for g in absent)} is not a group of this "
+            f"backend's model; its groups are {', '.join(patterns)}."
+        )
     return "|".join(f"(?:{patterns[group]})" for group in config.targets)
 
 

@@ -42,6 +42,7 @@ KNOWN_CONFIGS = {
     / "model"
     / "configs"
     / "higgs-audio-v2-generation-3B-base.json",
+    "bosonai/higgs-tts-3-4b": Path(__file__).parents[1] / "model" / "configs" / "higgs-tts-3-4b.json",
 }
 
 
@@ -131,7 +132,7 @@ def architecture(model: Any) -> Any:
     # where it lives, and its layout checked.
     known = KNOWN_CONFIGS.get(canonical(model.base))
     official = model.revision == pinned_revision(model.base) or (
-        backend.layout == "native" and model.revision is None
+        backend.layout in ("native", "higgs3") and model.revision is None
     )
     if known is not None and official:
         config_dict = json.loads(known.read_text(encoding="utf-8"))

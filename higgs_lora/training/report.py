@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from higgs_lora.core.fileio import atomic_path, write_text_atomic
 from higgs_lora.core.hub import canonical, renamed_note
+from higgs_lora.core.licenses import card_license, card_section
 from higgs_lora.core.schema import Recipe
 
 if TYPE_CHECKING:
@@ -61,13 +62,14 @@ def plot_losses(folder: Path, metrics: dict[str, Any]) -> Path:
 
 def write_model_card(folder: Path, recipe: Recipe, metrics: dict[str, Any]) -> None:
     eval_loss = metrics.get("eval_loss")
+    higgs3 = recipe.model.backend == "higgs3"
     card = f"""---
 library_name: peft
 base_model: {canonical(recipe.model.base)}
-tags: [higgs-audio, text-to-speech, lora, qlora, higgs-lora]
+{card_license(recipe.model.backend)}tags: [higgs-audio, text-to-speech, lora, qlora, higgs-lora]
 ---
 
-# {recipe.name}: a LoRA adapter for Higgs Audio v2
+# {recipe.name}: a LoRA adapter for {"Higgs TTS 3" if higgs3 else "Higgs Audio v2"}
 
 Trained with [higgs-lora](https://pypi.org/project/higgs-lora/) from `recipe.toml` (beside this file).
 
@@ -91,11 +93,22 @@ import higgs_lora
 model = higgs_lora.load_adapter("{folder}")   # base + labels shim + this adapter
 ```
 
-With stock PEFT the adapter loads onto a plain `HiggsAudioModel`, but PEFT's causal-LM forward passes
-`labels=`, which `HiggsAudioModel.forward` rejects: load the base as `higgs_lora.HiggsAudioForLoRA`
-(same weights and keys) or use `higgs_lora.load_adapter`.
-"""
+{_stock_peft_note(higgs3)}{card_section(recipe.model.backend)}"""
     write_text_atomic(folder / "README.md", card)
+
+
+def _stock_peft_note(higgs3: bool) -> str:
+    if higgs3:  # transformers has no class for higgs_multimodal_qwen3: the kit's is the loader
+        return (
+            "transformers has no class for Higgs TTS 3 (`higgs_multimodal_qwen3`): load the base with the kit's\n"
+            "`higgs_lora.backends.higgs3.model.HiggsMultimodalQwen3ForConditionalGeneration` (the checkpoint's\n"
+            "own weight names), or use `higgs_lora.load_adapter`.\n"
+        )
+    return (
+        "With stock PEFT the adapter loads onto a plain `HiggsAudioModel`, but PEFT's causal-LM forward passes\n"
+        "`labels=`, which `HiggsAudioModel.forward` rejects: load the base as `higgs_lora.HiggsAudioForLoRA`\n"
+        "(same weights and keys) or use `higgs_lora.load_adapter`.\n"
+    )
 
 
 def _best_row(metrics: dict[str, Any]) -> str:

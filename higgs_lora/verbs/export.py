@@ -14,9 +14,10 @@ import tempfile
 import zipfile
 from pathlib import Path
 
-from higgs_lora.adapter.files import adapter_config
+from higgs_lora.adapter.files import adapter_config, recipe_value
 from higgs_lora.core.errors import HiggsLoraError, OutputExistsError
 from higgs_lora.core.fileio import atomic_path
+from higgs_lora.core.licenses import card_section
 from higgs_lora.core.schema import NAME_PATTERN
 from higgs_lora.higgs.layouts import ADAPTER_CONFIG, ADAPTER_WEIGHTS
 
@@ -44,6 +45,10 @@ def export(adapter_dir: str | Path, out: str | Path, *, force: bool = False) -> 
         if not (staging / "README.md").is_file():
             base = config.get("base_model_name_or_path")
             (staging / "README.md").write_text(f"# {adapter_dir.name}\n\nLoRA adapter for `{base}`.\n")
+        card = staging / "README.md"  # the package carries its base's license terms (Higgs TTS 3)
+        section = card_section(recipe_value(adapter_dir, "model", "backend", None))
+        if section and "## License" not in card.read_text(encoding="utf-8"):
+            card.write_text(card.read_text(encoding="utf-8") + section, encoding="utf-8")
         (staging / CHECKSUMS).write_text(_checksums(staging), encoding="utf-8")
         if out.suffix == ".zip":
             with (

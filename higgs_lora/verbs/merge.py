@@ -86,6 +86,7 @@ def merge(
 
     from higgs_lora.adapter.fit import load_trained
     from higgs_lora.adapter.setup import adapter_setup
+    from higgs_lora.core.licenses import license_notice
     from higgs_lora.model.load import load_text_tokenizer
     from higgs_lora.training.report import peak_memory_bytes
 
@@ -109,7 +110,12 @@ def merge(
     model = adapted_model.get_base_model()
     text_tokenizer = load_text_tokenizer(model_config)
     backend = setup.backend
+    if backend.layout == "higgs3" and layout not in (None, "higgs3"):
+        raise HiggsLoraError(f"--layout {layout}: a Higgs TTS 3 adapter merges only into its own layout.")
     layout = layout or backend.layout
+    notice = license_notice(backend.name)  # Higgs TTS 3: the merged model inherits the base's license
+    if notice is not None:
+        print(notice, flush=True)
     random_head = _random_text_head(backend, model, model_config.base, layout)
     probe = backend.probe_batch(model.config, text_tokenizer, model.device)
     with torch.no_grad(), exact_float32():

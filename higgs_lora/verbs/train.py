@@ -81,6 +81,7 @@ def train(
     # Heavy imports only now, so a bad recipe or folder fails in well under a second.
     from transformers import set_seed
 
+    from higgs_lora.core.licenses import license_notice
     from higgs_lora.data import SpeechDataset, build_examples, reference_note, split_examples
     from higgs_lora.model import (
         apply_lora,
@@ -106,6 +107,11 @@ def train(
     text_tokenizer = load_text_tokenizer(recipe.model)
     examples = build_examples(prepared.clips, recipe.data.reference, recipe.train.seed)
     notes = [note for note in [reference_note(prepared.clips, recipe.data.reference)] if note]
+    notice = license_notice(recipe.model.backend)  # Higgs TTS 3: the base's license passes to the adapter
+    if notice is not None:
+        notes.append(notice)
+        if ranks.is_main:
+            print(notice, flush=True)
     for note in notes if ranks.is_main else []:
         log.warning(note)
     train_examples, eval_examples = split_examples(examples, recipe.data.eval_fraction, recipe.train.seed)

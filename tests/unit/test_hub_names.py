@@ -47,12 +47,14 @@ def resolved(**model) -> ModelConfig:
 
 def test_the_default_is_todays_name_and_the_former_one_an_alias() -> None:
     assert BASE_ID == "bosonai/higgs-tts-2-3b-base" == ModelConfig().base
-    assert ALIASES == {FORMER: BASE_ID} and canonical(FORMER) == canonical(BASE_ID) == BASE_ID
+    assert ALIASES[FORMER] == BASE_ID and canonical(FORMER) == canonical(BASE_ID) == BASE_ID
+    assert ALIASES["bosonai/higgs-audio-v3-tts-4b"] == "bosonai/higgs-tts-3-4b"  # Higgs TTS 3, renamed too
     assert canonical("someone/higgs-finetune") == "someone/higgs-finetune"
     assert AUDIO_TOKENIZER_ID == "bosonai/higgs-audio-v2-tokenizer"  # not renamed
     for file in sorted((REPO / "recipes").glob("*.toml")):
         if file.stem != "smoke":
-            assert load_recipe(file).model.base == BASE_ID, file.name
+            expected = "bosonai/higgs-tts-3-4b" if file.stem.startswith("higgs3-") else BASE_ID
+            assert load_recipe(file).model.base == expected, file.name
 
 
 @pytest.mark.parametrize("name", NAMES)

@@ -22,7 +22,9 @@ def write(tmp_path: Path, text: str) -> Path:
 def test_shipped_recipes_validate(recipe: Path) -> None:
     loaded = load_recipe(recipe)
     assert loaded.train.gradient_checkpointing and loaded.model.quantization == "nf4"
-    if recipe.stem != "smoke":  # the real-GPU recipes train the real checkpoint
+    if recipe.stem.startswith("higgs3-"):  # Higgs TTS 3 recipes (docs/higgs3.md)
+        assert loaded.model.base == "bosonai/higgs-tts-3-4b" and loaded.model.backend == "higgs3"
+    elif recipe.stem != "smoke":  # the real-GPU recipes train the real checkpoint
         assert loaded.model.base == "bosonai/higgs-tts-2-3b-base"  # the current hub id
 
 
