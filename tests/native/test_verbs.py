@@ -14,6 +14,7 @@ from transformers import HiggsAudioV2ForConditionalGeneration
 
 import higgs_lora
 from higgs_lora.conversion.adapters import adapter_layout
+from higgs_lora.model.load import load_text_tokenizer
 from tests.helpers import run_cli, smoke_recipe
 
 pytestmark = pytest.mark.slow
@@ -67,7 +68,7 @@ def test_plan_speak_merge_and_the_merged_checkpoint(trained: Path, tmp_path: Pat
     assert not info["missing_keys"] and not info["unexpected_keys"]
     # the merged checkpoint, loaded by transformers alone, equals the adapter applied by PEFT
     backend = higgs_lora.backends.get("native")
-    tokenizer = higgs_lora.model.load_text_tokenizer(higgs_lora.adapter_setup(trained).model)
+    tokenizer = load_text_tokenizer(higgs_lora.adapter_setup(trained).model)
     probe = backend.probe_batch(model.config, tokenizer, "cpu")
     adapted = higgs_lora.load_adapter(trained, quantization="none", dtype=torch.float32).eval()
     plain = backend.load_base_model(str(folder), None, dtype=torch.float32).eval()
