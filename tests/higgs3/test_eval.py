@@ -5,6 +5,7 @@ scores the voice with resemblyzer, so the report must hold figures for both syst
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +13,7 @@ import pytest
 import soundfile
 
 import higgs_lora
+from higgs_lora.evaluate.report import protocol_lines
 from tests.helpers import smoke_recipe
 
 pytestmark = [pytest.mark.backend("higgs3"), pytest.mark.slow]
@@ -52,3 +54,9 @@ def test_eval_reports_adapter_and_base(tmp_path: Path) -> None:
     audio = {(s["system"], s["index"]): soundfile.read(str(adapter / "eval" / s["wav"]))[0] for s in samples}
     assert any(not np.array_equal(audio[("adapter", i)], audio[("base", i)]) for i in range(len(TEXTS)))
     assert report.figures("adapter").samples == report.figures("base").samples == len(TEXTS)
+    # A public test list's "published" line is v2's base: a higgs3 eval says it has none of its own.
+    assert written["settings"]["backend"] == "higgs3"
+    listed = replace(report, settings={**report.settings, "protocol": {"name": "seed-tts", "list": "x"}})
+    assert (
+        "published: none known for Higgs TTS 3; for scale, Higgs Audio v2 base" in protocol_lines(listed)[1]
+    )
