@@ -64,6 +64,7 @@ def evaluate_adapter(
     import torch
 
     from higgs_lora.adapter.fit import check_fits, load_trained
+    from higgs_lora.backends import backend_for
     from higgs_lora.backends.speech import make_speaker
     from higgs_lora.core.hub import TINY
     from higgs_lora.model.load import load_tokenizers
@@ -185,6 +186,7 @@ def evaluate_adapter(
                 "chars_per_second": round(voice.chars_per_second, 3),
                 "reference": str(voice.ref_audio) if voice.ref_audio else None,
                 "device": device,
+                "backend": backend_for(model_config).name,
                 "timing": timing,
             },
         )
