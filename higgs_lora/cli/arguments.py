@@ -210,6 +210,19 @@ def dataset(parser: argparse.ArgumentParser) -> None:
     review.add_argument("--port", type=int, default=8765, help="port on 127.0.0.1 (8765; 0: any free one)")
 
 
+def studio(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "project", nargs="?", default=".", help="project folder (created if new; default: this folder)"
+    )
+    parser.add_argument("--port", type=int, default=7860, help="port (7860; 0: any free one)")
+    parser.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to listen on (127.0.0.1: this machine only; anyone who reaches the page can train, "
+        "read and write the project)",
+    )
+
+
 def _limits(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--min-seconds", type=float, default=1.0, help="shortest clip (1)")
     parser.add_argument("--max-seconds", type=float, default=15.0, help="longest clip (15)")

@@ -185,6 +185,20 @@ def _dataset_review(args: argparse.Namespace) -> None:
         server.close()
 
 
+def studio(args: argparse.Namespace) -> None:
+    from higgs_lora.studio import StudioServer
+
+    server = StudioServer(args.project, port=args.port, host=args.host)
+    print(
+        f"studio of {server.project.root} at {server.url} (Ctrl-C to stop; a training run goes on)",
+        flush=True,
+    )
+    try:
+        server.serve_forever()
+    finally:
+        server.close()
+
+
 def _limits(args: argparse.Namespace):  # -> Limits
     from higgs_lora.dataset import Limits
 
