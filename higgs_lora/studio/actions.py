@@ -14,7 +14,7 @@ from typing import Any, BinaryIO
 from higgs_lora.core.errors import HiggsLoraError
 from higgs_lora.core.recipe import load_recipe, recipe_toml
 from higgs_lora.core.starter import starter_recipe
-from higgs_lora.studio.jobs import KINDS, Busy, Jobs
+from higgs_lora.studio.jobs import KINDS, Jobs
 from higgs_lora.studio.project import Project
 
 GIB = 2**30
@@ -26,13 +26,8 @@ def warm_up() -> None:
 
 
 def refuse_if_busy(jobs: Jobs) -> None:
-    """Quick actions that change the project also wait for the running one."""
-    current = jobs.running()
-    if current is not None:
-        raise Busy(
-            f"busy: {current.kind} is running ({current.shell_line}). Wait for it to finish"
-            f"{' or press Stop on the Train tab' if current.kind == 'train' else ''}; nothing was changed."
-        )
+    """Every action that changes the project waits for the running one."""
+    jobs.check_idle()
 
 
 def state(project: Project, jobs: Jobs, query: dict) -> dict:
@@ -129,6 +124,7 @@ def read_recipe(project: Project, jobs: Jobs, query: dict) -> dict:
 
 def start_training(project: Project, jobs: Jobs, body: dict) -> dict:
     """`higgs-lora train recipes/NAME.toml [--resume | --force]` as a process of its own."""
+    refuse_if_busy(jobs)
     path = project.recipe_path(body.get("recipe", ""))
     if not path.is_file():
         raise HiggsLoraError(f"no recipe {body.get('recipe')!r}: save one on the Recipe tab first.")
@@ -221,6 +217,7 @@ def upload(project: Project, jobs: Jobs, query: dict, body: tuple[int, BinaryIO]
 
 def build(project: Project, jobs: Jobs, body: dict) -> dict:
     """`higgs-lora dataset build recordings/SET --out data/SET` as a process of its own."""
+    refuse_if_busy(jobs)
     name = Project.check_name(body.get("set"), "data set")
     if not any(p.is_file() for p in project.confine(f"recordings/{name}").glob("*")):
         raise HiggsLoraError(f"recordings/{name}/ is empty: upload or record something first.")
@@ -275,7 +272,8 @@ def save_edits(project: Project, jobs: Jobs, body: dict) -> dict:
 # --- Listen, judge, use -----------------------------------------------------------------------------
 
 
-def _adapter(project: Project, body: dict) -> str:
+def _adapter(project: Project, jobs: Jobs, body: dict) -> str:
+    refuse_if_busy(jobs)
     name = Project.check_name(body.get("adapter"), "adapter")
     if not (project.confine(f"adapters/{name}") / "adapter_model.safetensors").is_file():
         raise HiggsLoraError(f"adapters/{name} holds no finished adapter yet: train it first.")
@@ -284,7 +282,7 @@ def _adapter(project: Project, body: dict) -> str:
 
 def speak(project: Project, jobs: Jobs, body: dict) -> dict:
     """The sentence spoken by the adapter and by each chosen checkpoint, all with the same seed."""
-    adapter = _adapter(project, body)
+    adapter = _adapter(project, jobs, body)
     text = str(body.get("text") or "").strip()
     if not text:
         raise HiggsLoraError("type a sentence to speak first.")
@@ -307,17 +305,17 @@ def speak(project: Project, jobs: Jobs, body: dict) -> dict:
 
 
 def evaluate(project: Project, jobs: Jobs, body: dict) -> dict:
-    adapter = _adapter(project, body)
+    adapter = _adapter(project, jobs, body)
     return {"command": jobs.start("eval", [["eval", adapter, "--checkpoints", "--force"]]).shell_line}
 
 
 def merge(project: Project, jobs: Jobs, body: dict) -> dict:
-    adapter = _adapter(project, body)
+    adapter = _adapter(project, jobs, body)
     return {"command": jobs.start("merge", [["merge", adapter, "--force"]]).shell_line}
 
 
 def export(project: Project, jobs: Jobs, body: dict) -> dict:
-    adapter = _adapter(project, body)
+    adapter = _adapter(project, jobs, body)
     out = f"exports/{Path(adapter).name}.zip"
     return {"command": jobs.start("export", [["export", adapter, "--out", out, "--force"]]).shell_line}
 

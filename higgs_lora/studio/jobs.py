@@ -79,16 +79,21 @@ class Jobs:
                 return job
         return None
 
+    def check_idle(self) -> None:
+        """Busy, saying what runs and how to stop it, while a job runs."""
+        current = self.running()
+        if current is not None:
+            since = time.strftime("%H:%M:%S", time.localtime(current.started))
+            how = " or press Stop on the Train tab" if current.kind == "train" else ""
+            raise Busy(
+                f"busy: {current.kind} is running (since {since}: {current.shell_line}). "
+                f"Wait for it to finish{how}; nothing else was started or changed."
+            )
+
     def start(self, kind: str, commands: list[list[str]]) -> Job:
         """Run `commands` (higgs-lora argv lists, without the program) as one process; Busy if one runs."""
         with self._lock:
-            current = self.running()
-            if current is not None:
-                how = " or press Stop on the Train tab" if current.kind == "train" else ""
-                raise Busy(
-                    f"busy: {current.kind} is running (since {time.strftime('%H:%M:%S', time.localtime(current.started))}: "
-                    f"{current.shell_line}). Wait for it to finish{how}; nothing else was started."
-                )
+            self.check_idle()
             argv = [[sys.executable, "-m", "higgs_lora", *command] for command in commands]
             job = Job(kind, [["higgs-lora", *command] for command in commands], started=time.time())
             line = " && ".join(shlex.join(a) for a in argv)

@@ -1,0 +1,139 @@
+"""`higgs-lora studio` in a real headless browser (Debian's chromium over the DevTools protocol): the
+tiny model's whole workflow through clicks, a reload mid-training, a bad upload, a path escape, and a
+second action refused while one runs.
+
+STUDIO_SCREENSHOTS=docs/images/studio makes the workflow test save a screenshot of each step there
+(the README's pictures)."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import urllib.error
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from higgs_lora.studio import StudioServer
+from tests.e2e.test_dataset_review import DevTools
+from tests.recordings import long_recording
+
+
+@pytest.fixture(scope="module")
+def recording(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    # Pauses long enough that `dataset build` cuts one clip per sentence: short clips train fast.
+    folder = tmp_path_factory.mktemp("rec")
+    return long_recording(folder / "talk.wav", repeats=1, seed=3, pauses=(1.5, 2.0), srt=True).path
+
+
+def get(url: str) -> tuple[int, dict]:
+    try:
+        with urllib.request.urlopen(url, timeout=60) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as err:
+        return err.code, json.loads(err.read())
+
+
+def post(url: str, body: bytes) -> tuple[int, dict]:
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, data=body, method="POST"), timeout=60) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as err:
+        return err.code, json.loads(err.read())
+
+
+class Page:
+    """The studio page in chromium, with the few gestures the tests make."""
+
+    def __init__(self, browser: DevTools, url: str, shots: Path | None) -> None:
+        self.browser, self.url, self.shots = browser, url, shots
+        browser.open(url + "#project")  # the page keeps its tab in the address
+        browser.call(
+            "Emulation.setDeviceMetricsOverride", width=1200, height=900, deviceScaleFactor=1, mobile=False
+        )
+
+    def js(self, expression: str) -> object:
+        return self.browser.evaluate(expression)
+
+    def wait(self, condition: str, seconds: float = 60) -> None:
+        self.browser.wait_for(condition, seconds)
+
+    def text(self, element_id: str) -> str:
+        return str(self.js(f"document.getElementById({json.dumps(element_id)}).textContent"))
+
+    def tab(self, name: str) -> None:
+        self.js(f"document.querySelector('#tabs button[data-tab={name}]').click()")
+
+    def click(self, element_id: str) -> None:
+        self.js(f"document.getElementById({json.dumps(element_id)}).click()")
+
+    def choose_files(self, selector: str, files: list[Path]) -> None:
+        """What a user does in the file dialog: DevTools sets the input's files."""
+        root = self.browser.call("DOM.getDocument")["root"]["nodeId"]
+        node = self.browser.call("DOM.querySelector", nodeId=root, selector=selector)["nodeId"]
+        self.browser.call("DOM.setFileInputFiles", files=[str(f) for f in files], nodeId=node)
+
+    def reload(self) -> None:
+        self.js("window.beforeReload = true")
+        self.browser.call("Page.reload", ignoreCache=True)
+        self.wait("window.beforeReload === undefined && document.readyState === 'complete'")
+
+    def shot(self, name: str) -> None:
+        if self.shots is not None:
+            self.shots.mkdir(parents=True, exist_ok=True)
+            data = self.browser.call("Page.captureScreenshot", format="png")["data"]
+            (self.shots / f"{name}.png").write_bytes(base64.b64decode(data))
+
+
+@pytest.fixture
+def studio(tmp_path: Path):
+    server = StudioServer(tmp_path / "project", port=0).start()
+    browser = DevTools()
+    yield server, browser
+    browser.close()
+    server.close()
+    running = server.jobs.running()
+    if running is not None:  # a failed test must not leave a training run behind
+        os.kill(running.pid, 9)
+
+
+def test_bad_upload_path_escape_and_busy_are_refused(studio, recording: Path, tmp_path: Path) -> None:
+    server, browser = studio
+    root = server.project.root
+    page = Page(browser, server.url, None)
+    page.wait("document.getElementById('root').textContent !== ''")
+    assert server.url.startswith("http://127.0.0.1:")
+    # a bad upload, through the page: a text file named .wav
+    fake = tmp_path / "notes.wav"
+    fake.write_text("these are not samples")
+    page.tab("data")
+    page.choose_files("#upload-files", [fake])
+    page.click("upload")
+    page.wait("document.getElementById('error').textContent.includes('nothing was saved')")
+    assert "notes.wav: cannot read audio" in page.text("error")
+    assert not list((root / "recordings").rglob("*.wav"))
+    assert "not a recording" in post(server.url + "api/upload?set=a&name=x.exe", b"MZ")[1]["error"]
+    # path escapes: .., an absolute path, a symbolic link out of the project, a name with a slash
+    (tmp_path / "secret.txt").write_text("outside")
+    (root / "data" / "link.txt").symlink_to(tmp_path / "secret.txt")
+    for path in ("../secret.txt", str(tmp_path / "secret.txt"), "data/link.txt", "data/../../secret.txt"):
+        status, answer = get(server.url + "api/file?path=" + urllib.parse.quote(path))
+        assert status == 403 and "outside the project folder" in answer["error"], path
+    status, answer = post(server.url + "api/upload?set=../../x&name=a.wav", recording.read_bytes())
+    assert status == 400 and "data set name '../../x'" in answer["error"]
+    assert get(server.url + "api/file?path=recordings")[0] == 404  # inside, but not a file
+    # a second action while one runs
+    for file in (recording, recording.with_suffix(".srt")):
+        assert post(server.url + f"api/upload?set=ann&name={file.name}", file.read_bytes())[0] == 200
+    assert post(server.url + "api/build", json.dumps({"set": "ann"}).encode())[0] == 200
+    status, answer = post(server.url + "api/build", json.dumps({"set": "ann"}).encode())
+    assert status == 409 and answer["error"].startswith("busy: build is running")
+    page.js("document.getElementById('set-name').value = 'ann'")
+    page.click("build")
+    page.wait("document.getElementById('error').textContent.startsWith('busy: build is running')")
+    page.wait(
+        "document.getElementById('build-log').textContent.includes('report: data/ann/report.json')", 120
+    )
