@@ -7,7 +7,6 @@ the project, its jobs and the request's parameters and returns what the page sho
 
 from __future__ import annotations
 
-import shlex
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -287,6 +286,7 @@ def speak(project: Project, jobs: Jobs, body: dict) -> dict:
     if not text:
         raise HiggsLoraError("type a sentence to speak first.")
     seed = int(body.get("seed") or 0)
+    longest = f"{float(body.get('max_seconds') or 10):g}"
     sources = [("adapter", adapter)]
     for checkpoint in body.get("checkpoints") or []:
         Project.check_name(checkpoint, "checkpoint")
@@ -296,12 +296,12 @@ def speak(project: Project, jobs: Jobs, body: dict) -> dict:
         sources.append((checkpoint, project.relative(folder)))
     name = Path(adapter).name
     commands = [
-        ["speak", "--text", text, "--adapter", source, "--seed", str(seed),
+        ["speak", "--text", text, "--adapter", source, "--seed", str(seed), "--max-seconds", longest,
          "--out", f"listen/{name}-{label}-seed{seed}.wav", "--force"]
         for label, source in sources
     ]  # fmt: skip
     job = jobs.start("speak", commands)
-    return {"command": job.shell_line, "outputs": [c[8] for c in commands]}
+    return {"command": job.shell_line, "outputs": [c[c.index("--out") + 1] for c in commands]}
 
 
 def evaluate(project: Project, jobs: Jobs, body: dict) -> dict:
@@ -318,15 +318,3 @@ def export(project: Project, jobs: Jobs, body: dict) -> dict:
     adapter = _adapter(project, jobs, body)
     out = f"exports/{Path(adapter).name}.zip"
     return {"command": jobs.start("export", [["export", adapter, "--out", out, "--force"]]).shell_line}
-
-
-def python_lines(adapter: str) -> str:
-    """The Python that does what the Use tab's buttons do."""
-    quoted = shlex.quote(adapter)
-    return (
-        "import higgs_lora\n"
-        f'higgs_lora.speak("Is this really my voice?", adapter="{adapter}", out="hello.wav", seed=0)\n'
-        f'higgs_lora.merge("{adapter}")\n'
-        f'higgs_lora.export("{adapter}", "exports/{Path(adapter).name}.zip")\n'
-        f"# from a shell: higgs-lora merge {quoted} && higgs-lora export {quoted} --out exports/x.zip"
-    )

@@ -262,7 +262,8 @@ function showSpoken(command) {
 }
 $('speak').addEventListener('click', () => {
   const checkpoints = Array.from($('listen-checkpoints').querySelectorAll('input:checked')).map(i => i.value);
-  quiet(api('speak', {adapter: $('listen-adapter').value, text: $('listen-text').value, seed: $('listen-seed').value, checkpoints})
+  quiet(api('speak', {adapter: $('listen-adapter').value, text: $('listen-text').value, seed: $('listen-seed').value,
+                    max_seconds: $('listen-max-seconds').value, checkpoints})
     .then(a => { $('speak-cli').textContent = a.command; return refresh(); }));
 });
 $('eval').addEventListener('click', () => quiet(api('eval', {adapter: $('listen-adapter').value}).then(a => { $('eval-cli').textContent = a.command; })));
