@@ -8,7 +8,7 @@ the project, its jobs and the request's parameters and returns what the page sho
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 from higgs_lora.core.errors import HiggsLoraError
 from higgs_lora.core.recipe import load_recipe, recipe_toml
@@ -172,7 +172,7 @@ TEXT_SUFFIXES = (".srt", ".vtt", ".txt")
 MAX_UPLOAD = 4 * 2**30
 
 
-def upload(project: Project, jobs: Jobs, query: dict, body: tuple[int, BinaryIO]) -> dict:
+def upload(project: Project, jobs: Jobs, query: dict, body: Any) -> dict:
     """Store one uploaded file in recordings/<set>/; anything `dataset build` could not read is refused."""
     from higgs_lora.core.audio import AudioProblem, audio_seconds
     from higgs_lora.data.sources import AUDIO_SUFFIXES
@@ -186,20 +186,14 @@ def upload(project: Project, jobs: Jobs, query: dict, body: tuple[int, BinaryIO]
             f"{filename}: not a recording or a transcript. Upload audio ({', '.join(AUDIO_SUFFIXES)}) "
             f"or its subtitles/transcript ({', '.join(TEXT_SUFFIXES)}); nothing was saved."
         )
-    length, stream = body
-    if not 0 < length <= MAX_UPLOAD:
+    if not 0 < body.length <= MAX_UPLOAD:
         raise HiggsLoraError(f"{filename}: empty upload (or over 4 GiB); nothing was saved.")
     folder = project.confine(f"recordings/{name}")
     folder.mkdir(parents=True, exist_ok=True)
     staging = folder / f".upload-{filename}"
     with staging.open("wb") as handle:
-        left = length
-        while left:
-            chunk = stream.read(min(left, 1 << 20))
-            if not chunk:
-                break
+        while chunk := body.read(1 << 20):
             handle.write(chunk)
-            left -= len(chunk)
     try:
         if suffix in TEXT_SUFFIXES:
             staging.read_text(encoding="utf-8")

@@ -86,9 +86,9 @@ class _Handler(BaseHTTPRequestHandler):
         url = urllib.parse.urlsplit(self.path)
         query = {k: v[-1] for k, v in urllib.parse.parse_qs(url.query).items()}
         if url.path == "/api/upload":
-            self._guard(
-                lambda: self._json(200, actions.upload(self.project, self.jobs, query, self._body_stream()))
-            )
+            body = _Body(self.rfile, int(self.headers.get("Content-Length") or 0))
+            self._guard(lambda: self._json(200, actions.upload(self.project, self.jobs, query, body)))
+            body.drain()  # a refused upload's bytes are still on the wire: read them, or the client breaks
             return
         route = POSTS.get(url.path[5:]) if url.path.startswith("/api/") else None
         if route is None:
@@ -109,9 +109,6 @@ class _Handler(BaseHTTPRequestHandler):
         except Exception as err:  # a bug: say so on the page instead of a dropped connection
             self._json(500, {"error": f"internal error ({type(err).__name__}: {err}); see the terminal."})
             raise
-
-    def _body_stream(self) -> tuple[int, Any]:
-        return int(self.headers.get("Content-Length") or 0), self.rfile
 
     def _json_body(self) -> dict:
         length = int(self.headers.get("Content-Length") or 0)
@@ -150,6 +147,22 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:
         pass  # keep the terminal for the address line and real errors
+
+
+class _Body:
+    """A request body of `length` bytes, read at most once."""
+
+    def __init__(self, stream: Any, length: int) -> None:
+        self.stream, self.length, self.left = stream, length, length
+
+    def read(self, size: int) -> bytes:
+        chunk = self.stream.read(min(size, self.left)) if self.left > 0 else b""
+        self.left -= len(chunk)
+        return chunk
+
+    def drain(self) -> None:
+        while self.left > 0 and self.read(1 << 20):
+            pass
 
 
 GETS = {

@@ -24,9 +24,10 @@ from tests.recordings import long_recording
 
 @pytest.fixture(scope="module")
 def recording(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    # Pauses long enough that `dataset build` cuts one clip per sentence: short clips train fast.
+    # Five sentences with pauses long enough that `dataset build --max-seconds 4` cuts one clip per
+    # sentence: little audio to encode, short clips to train on.
     folder = tmp_path_factory.mktemp("rec")
-    return long_recording(folder / "talk.wav", repeats=1, seed=3, pauses=(1.5, 2.0), srt=True).path
+    return long_recording(folder / "talk.wav", seed=3, pauses=(1.5, 2.0), srt=True, first=5).path
 
 
 def get(url: str) -> tuple[int, dict]:
@@ -159,6 +160,7 @@ def test_the_tiny_models_whole_workflow_through_clicks(studio, recording: Path) 
     page.wait(
         "document.getElementById('upload-status').textContent.startsWith('saved recordings/ann/talk.srt')"
     )
+    page.js("document.getElementById('build-max-seconds').value = '4'")
     page.click("build")
     page.wait("document.querySelectorAll('#review tr.clip').length > 0", 180)
     clips = page.js("document.querySelectorAll('#review tr.clip').length")
