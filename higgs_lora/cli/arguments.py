@@ -120,6 +120,11 @@ def speak(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--force", action="store_true", help="replace an existing --out file")
     parser.add_argument("--trust-pickle", action="store_true", help=TRUST_PICKLE_HELP)
+    parser.add_argument(
+        "--base-only",
+        action="store_true",
+        help="speak with the adapter's base alone, as training loaded it (with --seed: what the adapter changed)",
+    )
 
 
 def eval_(parser: argparse.ArgumentParser) -> None:

@@ -90,6 +90,7 @@ def speak(args: argparse.Namespace) -> None:
         system_prompt=args.system_prompt,
         force=args.force,
         trust_pickle=args.trust_pickle,
+        base_only=args.base_only,
     )
     print(f"wrote {args.out}: {speech.seconds:.2f} s at {speech.sample_rate} Hz")
 

@@ -274,14 +274,16 @@ def _adapter(project: Project, jobs: Jobs, body: dict) -> str:
 
 
 def speak(project: Project, jobs: Jobs, body: dict) -> dict:
-    """The sentence spoken by the adapter and by each chosen checkpoint, all with the same seed."""
+    """The sentence spoken by the base (without the adapter), the adapter and each chosen checkpoint,
+    all with the same seed, one `higgs-lora speak` after another."""
     adapter = _adapter(project, jobs, body)
     text = str(body.get("text") or "").strip()
     if not text:
         raise HiggsLoraError("type a sentence to speak first.")
     seed = int(body.get("seed") or 0)
     longest = f"{float(body.get('max_seconds') or 10):g}"
-    sources = [("adapter", adapter)]
+    sources = [("base", adapter)] if body.get("base", True) else []
+    sources.append(("adapter", adapter))
     for checkpoint in body.get("checkpoints") or []:
         Project.check_name(checkpoint, "checkpoint")
         folder = project.confine(f"{adapter}/checkpoints/{checkpoint}")
@@ -291,7 +293,7 @@ def speak(project: Project, jobs: Jobs, body: dict) -> dict:
     name = Path(adapter).name
     commands = [
         ["speak", "--text", text, "--adapter", source, "--seed", str(seed), "--max-seconds", longest,
-         "--out", f"listen/{name}-{label}-seed{seed}.wav", "--force"]
+         "--out", f"listen/{name}-{label}-seed{seed}.wav", "--force", *(["--base-only"] if label == "base" else [])]
         for label, source in sources
     ]  # fmt: skip
     job = jobs.start("speak", commands)
@@ -301,6 +303,24 @@ def speak(project: Project, jobs: Jobs, body: dict) -> dict:
 def evaluate(project: Project, jobs: Jobs, body: dict) -> dict:
     adapter = _adapter(project, jobs, body)
     return {"command": jobs.start("eval", [["eval", adapter, "--checkpoints", "--force"]]).shell_line}
+
+
+def eval_figures(project: Project, jobs: Jobs, query: dict) -> dict:
+    """What `higgs-lora eval` wrote in adapters/NAME/eval/: each system's figures and the plot."""
+    import json
+
+    name = Project.check_name(query.get("adapter"), "adapter")
+    folder = project.confine(f"adapters/{name}/eval")
+    report = folder / "eval.json"
+    if not report.is_file():
+        return {"systems": [], "plot": None}
+    figures = json.loads(report.read_text(encoding="utf-8"))
+    keys = ("system", "wer", "cer", "similarity", "failures", "samples", "never_stopped")
+    return {
+        "systems": [{k: item.get(k) for k in keys} for item in figures.get("systems", [])],
+        "plot": f"adapters/{name}/eval/metrics.png" if (folder / "metrics.png").is_file() else None,
+        "page": f"adapters/{name}/eval/index.html",
+    }
 
 
 def merge(project: Project, jobs: Jobs, body: dict) -> dict:

@@ -170,6 +170,7 @@ GETS = {
     "recipe": actions.read_recipe,
     "train": actions.train_status,
     "dataset": actions.dataset,
+    "eval": actions.eval_figures,
 }
 POSTS = {
     "plan": actions.plan,

@@ -247,10 +247,27 @@ function renderListen() {
     `higgs-lora merge adapters/${use}`, `higgs-lora export adapters/${use} --out exports/${use}.zip`, '',
     'import higgs_lora', `higgs_lora.speak("Is this really my voice?", adapter="adapters/${use}", out="hello.wav", seed=0)`,
     `higgs_lora.merge("adapters/${use}")`, `higgs_lora.export("adapters/${use}", "exports/${use}.zip")`].join('\n') : 'train an adapter first';
+  const evaluation = project.jobs.eval;
+  if (adapter && (evaluation.started !== lastEval || adapter.name !== evalShown)) {
+    lastEval = evaluation.started; evalShown = adapter.name;
+    quiet(api('eval?adapter=' + encodeURIComponent(adapter.name)).then(showEval));
+  }
   const speak = project.jobs.speak;
   if (speak.state === 'done' && speak.started !== lastSpeak) { lastSpeak = speak.started; showSpoken(speak.command); }
 }
-let lastSpeak = null;
+let lastSpeak = null, lastEval = null, evalShown = null;
+const percent = x => x === null || x === undefined ? '-' : (100 * x).toFixed(1) + ' %';
+function showEval(figures) {
+  $('eval-figures').tBodies[0].replaceChildren(...figures.systems.map(s => {
+    const row = document.createElement('tr');
+    for (const cell of [s.system, percent(s.wer), percent(s.cer), s.similarity === null ? '-' : s.similarity.toFixed(2),
+                        `${s.failures}/${s.samples}`, `${s.never_stopped}/${s.samples}`])
+      row.append(Object.assign(document.createElement('td'), {textContent: cell}));
+    return row;
+  }));
+  $('eval-plot').hidden = !figures.plot;
+  if (figures.plot) $('eval-plot').src = fileUrl(figures.plot) + '&t=' + Date.now();
+}
 function showSpoken(command) {
   const outs = [...command.matchAll(/--out (\S+)/g)].map(m => m[1]);
   $('listen-results').replaceChildren(...outs.map(out => {
@@ -263,6 +280,7 @@ function showSpoken(command) {
 $('speak').addEventListener('click', () => {
   const checkpoints = Array.from($('listen-checkpoints').querySelectorAll('input:checked')).map(i => i.value);
   quiet(api('speak', {adapter: $('listen-adapter').value, text: $('listen-text').value, seed: $('listen-seed').value,
+                    base: $('listen-base').checked,
                     max_seconds: $('listen-max-seconds').value, checkpoints})
     .then(a => { $('speak-cli').textContent = a.command; return refresh(); }));
 });
