@@ -149,8 +149,8 @@ class Jobs:
         alive = job.returncode is None and self._alive(job.pid)
         if alive:
             state = "stopping" if job.stop_requested else "running"
-        elif job.returncode is None:
-            state = "ended"  # the studio was not there to see how: the files tell
+        elif job.returncode is None:  # the studio that started it is gone: the files tell the rest
+            state = "stopped" if job.stop_requested else "ended"
         elif job.returncode == 0:
             state = "done"
         else:

@@ -55,8 +55,10 @@ class StudioServer:
         self.httpd.serve_forever()
 
     def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        """Stop serving (a running job goes on: it is a process of its own); twice is fine."""
+        if self.httpd.socket.fileno() != -1:
+            self.httpd.shutdown()
+            self.httpd.server_close()
 
 
 class _Handler(BaseHTTPRequestHandler):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from itertools import pairwise
 from pathlib import Path
 
 from higgs_lora.training.checkpoints import checkpoints
@@ -108,8 +109,12 @@ def _scalars(logs: Path, tags: tuple[str, ...]) -> dict[str, dict[int, tuple[flo
 
 
 def _rate(points: list[tuple[int, float]]) -> float | None:
-    """Steps per second over the last RATE_WINDOW logged points (None with fewer than two)."""
+    """Steps per second over the last RATE_WINDOW logged points (None with fewer than two). A pause far
+    longer than the usual step (a stop and resume, samples being spoken) does not count as training."""
     recent = points[-RATE_WINDOW:]
-    if len(recent) < 2 or recent[-1][1] <= recent[0][1]:
+    pairs = [(b[0] - a[0], b[1] - a[1]) for a, b in pairwise(recent) if b[1] > a[1]]
+    if not pairs:
         return None
-    return (recent[-1][0] - recent[0][0]) / (recent[-1][1] - recent[0][1])
+    typical = sorted(seconds for _, seconds in pairs)[len(pairs) // 2]
+    kept = [(steps, seconds) for steps, seconds in pairs if seconds <= 10 * typical]
+    return sum(steps for steps, _ in kept) / sum(seconds for _, seconds in kept)

@@ -95,7 +95,7 @@ def studio(tmp_path: Path):
     browser = DevTools()
     yield server, browser
     browser.close()
-    server.close()
+    server.close()  # the test may have closed it already and started another on the project
     running = server.jobs.running()
     if running is not None:  # a failed test must not leave a training run behind
         os.kill(running.pid, 9)
@@ -203,7 +203,12 @@ def test_the_tiny_models_whole_workflow_through_clicks(studio, recording: Path) 
     page.wait("document.getElementById('train-state').textContent === 'running'")
     page.wait("Number(document.getElementById('loss-curve').dataset.points || 0) >= 1")
     assert page.text("train-cli") == "higgs-lora train recipes/ann-tiny.toml"
-    page.shot("3-train")
+    # close the studio itself and start another on the project: it finds the run from its files
+    server.close()
+    server = StudioServer(root, port=0).start()
+    page = Page(browser, server.url, page.shots)
+    page.tab("train")
+    page.wait("document.getElementById('train-state').textContent === 'running'")
     page.click("train-stop")
     page.wait("document.getElementById('train-state').textContent === 'stopped'", 120)
     assert "Resume with:" in page.text("train-log")
@@ -213,6 +218,7 @@ def test_the_tiny_models_whole_workflow_through_clicks(studio, recording: Path) 
     assert page.text("train-step") == "8 / 8", stopped_at
     page.wait("document.querySelectorAll('#samples .sample').length >= 1")
     assert (root / "adapters/ann-tiny/adapter_model.safetensors").is_file()
+    page.shot("3-train")
 
     # 4. listen: the adapter and a checkpoint, same sentence and seed, side by side
     page.tab("listen")
@@ -223,9 +229,9 @@ def test_the_tiny_models_whole_workflow_through_clicks(studio, recording: Path) 
         "document.querySelector('#listen-checkpoints input').click();"
         "document.getElementById('speak').click();"
     )
-    page.wait("document.querySelectorAll('#listen-results .spoken audio').length === 2", 240)
-    assert "--seed 0" in page.text("speak-cli")
-    assert len(list((root / "listen").glob("ann-tiny-*-seed0.wav"))) == 2
+    page.wait("document.querySelectorAll('#listen-results .spoken audio').length === 3", 240)
+    assert "--seed 0" in page.text("speak-cli") and "--base-only" in page.text("speak-cli")
+    assert len(list((root / "listen").glob("ann-tiny-*-seed0.wav"))) == 3
     page.shot("4-listen")
 
     # 5. use it: export, and the lines that do the same
@@ -238,3 +244,4 @@ def test_the_tiny_models_whole_workflow_through_clicks(studio, recording: Path) 
     page.tab("project")
     page.wait("document.getElementById('adapters').textContent.includes('ann-tiny: 8 steps')")
     assert f"ann: {clips} clips" in page.text("datasets")
+    server.close()

@@ -60,6 +60,11 @@ def test_read_progress_follows_what_training_writes(tmp_path: Path) -> None:
     assert (progress.step, progress.max_steps, progress.checkpoints) == (5, 20, ["checkpoint-4"])
     assert progress.steps_per_second == pytest.approx(0.5) and progress.eta_seconds == pytest.approx(30.0)
     assert progress.samples == {4: ["samples/step-4/00.wav"]} and not progress.finished
+    writer = SummaryWriter(str(out / "logs"))  # resumed an hour later: the pause is not training time
+    for step in range(6, 9):
+        writer.add_scalar("train/loss", 4.0, step, walltime=5000.0 + 2 * step)
+    writer.close()
+    assert read_progress(out).steps_per_second == pytest.approx(0.5)
 
 
 def test_project_confines_every_path(tmp_path: Path) -> None:
