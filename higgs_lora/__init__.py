@@ -30,6 +30,7 @@ _API = {
     "list_adapters": "higgs_lora.adapter.files",
     "read_adapter": "higgs_lora.adapter.files",
     "load_adapter": "higgs_lora.adapter.fit",
+    "keep_checkpoint": "higgs_lora.adapter.keep",
     "TrainedSetup": "higgs_lora.adapter.setup",
     "adapter_setup": "higgs_lora.adapter.setup",
     "recipe_setup": "higgs_lora.adapter.setup",
@@ -102,6 +103,7 @@ __all__ = [
     "export",
     "higgs_loss",
     "import_adapter",
+    "keep_checkpoint",
     "list_adapters",
     "load_adapter",
     "load_recipe",
@@ -124,6 +126,7 @@ __all__ = [
 if TYPE_CHECKING:
     from higgs_lora.adapter.files import AdapterInfo, list_adapters, read_adapter
     from higgs_lora.adapter.fit import load_adapter
+    from higgs_lora.adapter.keep import keep_checkpoint
     from higgs_lora.adapter.setup import TrainedSetup, adapter_setup, recipe_setup
     from higgs_lora.asr import Transcriber
     from higgs_lora.backends.boson.shim import HiggsAudioForLoRA

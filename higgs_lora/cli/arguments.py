@@ -187,6 +187,13 @@ def import_(parser: argparse.ArgumentParser) -> None:
 def adapters(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("name", nargs="?", help="show one adapter in detail")
     parser.add_argument("--adapters-dir", default="adapters", help="where adapters live (adapters)")
+    parser.add_argument(
+        "--keep",
+        metavar="CHECKPOINT",
+        help="keep NAME's checkpoint-N as an adapter of its own → ADAPTERS_DIR/NAME-step-N (or --as)",
+    )
+    parser.add_argument("--as", dest="keep_as", metavar="NEW", help="name of the kept adapter")
+    parser.add_argument("--force", action="store_true", help="with --keep: replace an existing folder")
 
 
 def dataset(parser: argparse.ArgumentParser) -> None:

@@ -131,8 +131,16 @@ def import_(args: argparse.Namespace) -> None:
 
 
 def adapters(args: argparse.Namespace) -> None:
-    from higgs_lora import list_adapters, read_adapter
+    from higgs_lora import keep_checkpoint, list_adapters, read_adapter
 
+    if args.keep:
+        if not args.name:
+            raise HiggsLoraError("--keep CHECKPOINT: name the adapter whose checkpoint to keep")
+        kept = keep_checkpoint(
+            Path(args.adapters_dir) / args.name, args.keep, name=args.keep_as, force=args.force
+        )
+        print(f"kept {args.name}/checkpoints/{args.keep} → {kept}")
+        return
     if args.name:
         info = read_adapter(Path(args.adapters_dir) / args.name)
         for field, value in vars(info).items():

@@ -323,6 +323,19 @@ def eval_figures(project: Project, jobs: Jobs, query: dict) -> dict:
     }
 
 
+def keep(project: Project, jobs: Jobs, body: dict) -> dict:
+    """`higgs-lora adapters NAME --keep checkpoint-N`: that step as an adapter of its own (quick: a copy)."""
+    from higgs_lora.adapter.keep import keep_checkpoint
+
+    adapter = _adapter(project, jobs, body)
+    checkpoint = Project.check_name(body.get("checkpoint"), "checkpoint")
+    kept = keep_checkpoint(project.confine(adapter), checkpoint, force=True)
+    return {
+        "message": f"kept {checkpoint} as {project.relative(kept)}",
+        "cli": f"higgs-lora adapters {Path(adapter).name} --keep {checkpoint} --force",
+    }
+
+
 def merge(project: Project, jobs: Jobs, body: dict) -> dict:
     adapter = _adapter(project, jobs, body)
     return {"command": jobs.start("merge", [["merge", adapter, "--force"]]).shell_line}

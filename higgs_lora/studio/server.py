@@ -183,6 +183,7 @@ POSTS = {
     "edits": actions.save_edits,
     "speak": actions.speak,
     "eval": actions.evaluate,
+    "keep": actions.keep,
     "merge": actions.merge,
     "export": actions.export,
 }

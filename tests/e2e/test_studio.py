@@ -232,6 +232,10 @@ def test_the_tiny_models_whole_workflow_through_clicks(studio, recording: Path) 
     page.wait("document.querySelectorAll('#listen-results .spoken audio').length === 3", 240)
     assert "--seed 0" in page.text("speak-cli") and "--base-only" in page.text("speak-cli")
     assert len(list((root / "listen").glob("ann-tiny-*-seed0.wav"))) == 3
+    page.click("keep")  # the ticked checkpoint, kept as an adapter of its own
+    page.wait("document.getElementById('keep-status').textContent.startsWith('kept checkpoint-')")
+    kept = page.js("document.getElementById('keep-checkpoint').value").removeprefix("checkpoint-")
+    assert (root / f"adapters/ann-tiny-step-{kept}/adapter_model.safetensors").is_file()
     page.shot("4-listen")
 
     # 5. use it: export, and the lines that do the same

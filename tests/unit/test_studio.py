@@ -77,3 +77,33 @@ def test_project_confines_every_path(tmp_path: Path) -> None:
             project.confine(path)
     with pytest.raises(HiggsLoraError, match="data set name '../x'"):
         Project.check_name("../x", "data set")
+
+
+def test_keep_checkpoint_makes_a_step_an_adapter_of_its_own(tmp_path: Path) -> None:
+    from higgs_lora import OutputExistsError, keep_checkpoint
+
+    run = tmp_path / "adapters" / "ann"
+    checkpoint = run / "checkpoints" / "checkpoint-4"
+    checkpoint.mkdir(parents=True)
+    (checkpoint / "adapter_model.safetensors").write_bytes(b"step four")
+    (checkpoint / "trainer_state.json").write_text(
+        json.dumps({"log_history": [{"loss": 3.0}, {"loss": 2.5}]})
+    )
+    with pytest.raises(HiggsLoraError, match="not a complete checkpoint"):
+        keep_checkpoint(run, "checkpoint-4")
+    (checkpoint / COMPLETE).touch()
+    with pytest.raises(HiggsLoraError, match="has not finished"):
+        keep_checkpoint(run, "checkpoint-4")
+    for file in ("adapter_config.json", "recipe.toml"):
+        (run / file).write_text(file)
+    with pytest.raises(HiggsLoraError, match=r"no checkpoint 'checkpoint-9' .*\(there: checkpoint-4\)"):
+        keep_checkpoint(run, "checkpoint-9")
+    kept = keep_checkpoint(run, "checkpoint-4")
+    assert kept == tmp_path / "adapters" / "ann-step-4"
+    assert (kept / "adapter_model.safetensors").read_bytes() == b"step four"
+    assert (kept / "recipe.toml").read_text() == "recipe.toml"
+    assert json.loads((kept / "metrics.json").read_text())["steps"] == 4
+    with pytest.raises(OutputExistsError):
+        keep_checkpoint(run, "checkpoint-4")
+    assert keep_checkpoint(run, "checkpoint-4", name="best", force=True).name == "best"
+    assert sorted(p.name for p in (tmp_path / "adapters").iterdir()) == ["ann", "ann-step-4", "best"]

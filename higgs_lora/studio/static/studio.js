@@ -242,6 +242,7 @@ function renderListen() {
       return label;
     }));
   }
+  fillSelect($('keep-checkpoint'), names);
   const use = $('use-adapter').value;
   $('use-lines').textContent = use ? [`higgs-lora speak --adapter adapters/${use} --text "Is this really my voice?" --seed 0 --out hello.wav`,
     `higgs-lora merge adapters/${use}`, `higgs-lora export adapters/${use} --out exports/${use}.zip`, '',
@@ -285,6 +286,8 @@ $('speak').addEventListener('click', () => {
     .then(a => { $('speak-cli').textContent = a.command; return refresh(); }));
 });
 $('eval').addEventListener('click', () => quiet(api('eval', {adapter: $('listen-adapter').value}).then(a => { $('eval-cli').textContent = a.command; })));
+$('keep').addEventListener('click', () => quiet(api('keep', {adapter: $('listen-adapter').value, checkpoint: $('keep-checkpoint').value})
+  .then(a => { $('keep-status').textContent = a.message + ' (' + a.cli + ')'; return refresh(); })));
 $('merge').addEventListener('click', () => quiet(api('merge', {adapter: $('use-adapter').value}).then(refresh)));
 $('export').addEventListener('click', () => quiet(api('export', {adapter: $('use-adapter').value}).then(refresh)));
 $('listen-adapter').addEventListener('change', renderListen);
