@@ -191,6 +191,11 @@ def test_the_tiny_models_whole_workflow_through_clicks(studio, recording: Path) 
     assert (recipe.model.base, recipe.train.max_steps, recipe.samples.every_steps) == ("tiny-random", 8, 4)
     assert page.text("toml") == (root / "recipes/ann-tiny.toml").read_text(encoding="utf-8")
     assert page.text("recipe-cli") == "higgs-lora train recipes/ann-tiny.toml"
+    (root / "recipes/ann-tiny.toml").write_text(page.text("toml") + "# edited by hand\n", encoding="utf-8")
+    page.js("document.getElementById('toml').textContent = ''")
+    page.wait("document.getElementById('recipe-open').value === 'ann-tiny'")
+    page.click("recipe-show")  # a saved file, as the CLI reads it
+    page.wait("document.getElementById('toml').textContent.endsWith('# edited by hand\\n')")
     page.shot("2-recipe")
 
     # 3. train: start, reload while it runs, stop, resume to the end

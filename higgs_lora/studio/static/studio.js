@@ -47,6 +47,7 @@ async function refresh() {
   fillSelect($('review-set'), sets);
   fillSelect(document.querySelector('#recipe-form [name=dataset]'), sets);
   fillSelect($('train-recipe'), project.recipes);
+  fillSelect($('recipe-open'), project.recipes);
   const finished = project.adapters.filter(a => a.finished).map(a => a.name);
   fillSelect($('listen-adapter'), finished);
   fillSelect($('use-adapter'), finished);
@@ -171,6 +172,9 @@ $('save-recipe').addEventListener('click', async () => {
   await refresh();
   $('train-recipe').value = form.elements.name.value;
 });
+
+$('recipe-show').addEventListener('click', () => quiet(api('recipe?name=' + encodeURIComponent($('recipe-open').value))
+  .then(r => { $('toml').textContent = r.toml; $('recipe-cli').textContent = `higgs-lora train recipes/${$('recipe-open').value}.toml`; })));
 
 // --- 3. train: everything shown is read back from the run's folder ---
 const train = mode => quiet(api('train', {recipe: $('train-recipe').value, mode}).then(refreshTrain));
