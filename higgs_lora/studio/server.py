@@ -22,6 +22,7 @@ from higgs_lora.studio.jobs import Busy, Jobs
 from higgs_lora.studio.project import OutsideProject, Project
 
 STATIC = Path(__file__).parent / "static"
+PAGE_HEADER = "X-Higgs-Lora-Studio"  # sent by the page's script with every POST
 MAX_JSON = 4 * 2**20
 # What the page may fetch from the project, by suffix; anything else is sent as plain text, never as a
 # page (an HTML file in the project must not run script in the studio's origin).
@@ -65,7 +66,23 @@ class _Handler(BaseHTTPRequestHandler):
     project: Project
     jobs: Jobs
 
+    def _foreign(self, posting: bool) -> bool:
+        """Refuse (403) what another web site could make a visitor's browser send: a request whose
+        Host is not this server's own address (DNS rebinding), or a POST without the page's header
+        (a cross-site form or fetch cannot add it without asking first, and the server never agrees)."""
+        port = self.server.server_address[1]
+        allowed = {f"127.0.0.1:{port}", f"localhost:{port}", f"{self.server.server_address[0]}:{port}"}
+        if self.headers.get("Host") not in allowed:
+            self._json(403, {"error": "refused: open the studio at the address it printed"})
+            return True
+        if posting and self.headers.get(PAGE_HEADER) != "1":
+            self._json(403, {"error": f"refused: POST without the studio page's {PAGE_HEADER} header"})
+            return True
+        return False
+
     def do_GET(self) -> None:
+        if self._foreign(posting=False):
+            return
         url = urllib.parse.urlsplit(self.path)
         query = {k: v[-1] for k, v in urllib.parse.parse_qs(url.query).items()}
         if url.path in ("/", "/index.html"):
@@ -85,6 +102,9 @@ class _Handler(BaseHTTPRequestHandler):
             self._json(404, {"error": f"no such page {url.path}"})
 
     def do_POST(self) -> None:
+        if self._foreign(posting=True):
+            self.close_connection = True  # its body is left unread
+            return
         url = urllib.parse.urlsplit(self.path)
         query = {k: v[-1] for k, v in urllib.parse.parse_qs(url.query).items()}
         if url.path == "/api/upload":

@@ -38,9 +38,12 @@ def get(url: str) -> tuple[int, dict]:
         return err.code, json.loads(err.read())
 
 
-def post(url: str, body: bytes) -> tuple[int, dict]:
+def post(url: str, body: bytes, headers: dict | None = None) -> tuple[int, dict]:
+    request = urllib.request.Request(
+        url, data=body, method="POST", headers={"X-Higgs-Lora-Studio": "1"} if headers is None else headers
+    )
     try:
-        with urllib.request.urlopen(urllib.request.Request(url, data=body, method="POST"), timeout=60) as r:
+        with urllib.request.urlopen(request, timeout=60) as r:
             return r.status, json.loads(r.read())
     except urllib.error.HTTPError as err:
         return err.code, json.loads(err.read())
@@ -126,6 +129,12 @@ def test_bad_upload_path_escape_and_busy_are_refused(studio, recording: Path, tm
     status, answer = post(server.url + "api/upload?set=../../x&name=a.wav", recording.read_bytes())
     assert status == 400 and "data set name '../../x'" in answer["error"]
     assert get(server.url + "api/file?path=recordings")[0] == 404  # inside, but not a file
+    # what another web site could make a visitor's browser send: a plain POST, a foreign Host
+    status, answer = post(server.url + "api/build", json.dumps({"set": "ann"}).encode(), headers={})
+    assert status == 403 and "X-Higgs-Lora-Studio" in answer["error"]
+    request = urllib.request.Request(server.url + "api/state", headers={"Host": "evil.example:80"})
+    with pytest.raises(urllib.error.HTTPError, match="403"):
+        urllib.request.urlopen(request, timeout=30)
     # a second action while one runs
     for file in (recording, recording.with_suffix(".srt")):
         assert post(server.url + f"api/upload?set=ann&name={file.name}", file.read_bytes())[0] == 200
@@ -219,7 +228,7 @@ def test_the_tiny_models_whole_workflow_through_clicks(studio, recording: Path) 
     assert "Resume with:" in page.text("train-log")
     stopped_at = page.js("document.getElementById('train-step').textContent")
     page.click("train-resume")
-    page.wait("document.getElementById('train-state').textContent === 'finished'", 240)
+    page.wait("document.getElementById('train-state').textContent === 'finished'", 600)
     assert page.text("train-step") == "8 / 8", stopped_at
     page.wait("document.querySelectorAll('#samples .sample').length >= 1")
     assert (root / "adapters/ann-tiny/adapter_model.safetensors").is_file()
@@ -234,7 +243,7 @@ def test_the_tiny_models_whole_workflow_through_clicks(studio, recording: Path) 
         "document.querySelector('#listen-checkpoints input').click();"
         "document.getElementById('speak').click();"
     )
-    page.wait("document.querySelectorAll('#listen-results .spoken audio').length === 3", 240)
+    page.wait("document.querySelectorAll('#listen-results .spoken audio').length === 3", 600)
     assert "--seed 0" in page.text("speak-cli") and "--base-only" in page.text("speak-cli")
     assert len(list((root / "listen").glob("ann-tiny-*-seed0.wav"))) == 3
     page.click("keep")  # the ticked checkpoint, kept as an adapter of its own

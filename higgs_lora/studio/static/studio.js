@@ -6,8 +6,8 @@ const fileUrl = path => 'api/file?path=' + encodeURIComponent(path);
 let project = null;
 
 async function api(path, body) {
-  const options = body === undefined ? {} : {method: 'POST', headers: {'Content-Type': 'application/json'},
-                                             body: JSON.stringify(body)};
+  const options = body === undefined ? {} : {method: 'POST', body: JSON.stringify(body),
+    headers: {'Content-Type': 'application/json', 'X-Higgs-Lora-Studio': '1'}};
   const response = await fetch('api/' + path, options);
   const answer = await response.json();
   if (!response.ok) { showError(answer.error || response.statusText); throw new Error(answer.error); }
@@ -73,7 +73,7 @@ $('upload').addEventListener('click', async () => {
 async function uploadOne(name, blob) {
   $('upload-status').textContent = 'uploading ' + name + '...';
   const response = await fetch(`api/upload?set=${encodeURIComponent($('set-name').value)}&name=${encodeURIComponent(name)}`,
-                               {method: 'POST', body: blob});
+                               {method: 'POST', body: blob, headers: {'X-Higgs-Lora-Studio': '1'}});
   const answer = await response.json();
   if (!response.ok) { $('upload-status').textContent = 'not saved'; showError(answer.error); return; }
   showError(''); $('upload-status').textContent = answer.message; quiet(refresh());
