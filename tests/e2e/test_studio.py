@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -95,7 +96,11 @@ class Page:
 @pytest.fixture
 def studio(tmp_path: Path):
     server = StudioServer(tmp_path / "project", port=0).start()
-    browser = DevTools()
+    # a fake microphone (a beep) that needs no permission prompt, for the Record button
+    browser = DevTools(
+        "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
+        "--autoplay-policy=no-user-gesture-required",
+    )  # fmt: skip
     yield server, browser
     browser.close()
     server.close()  # the test may have closed it already and started another on the project
@@ -120,6 +125,17 @@ def test_bad_upload_path_escape_and_busy_are_refused(studio, recording: Path, tm
     assert "notes.wav: cannot read audio" in page.text("error")
     assert not list((root / "recordings").rglob("*.wav"))
     assert "not a recording" in post(server.url + "api/upload?set=a&name=x.exe", b"MZ")[1]["error"]
+    # record in the browser: the page writes 16-bit WAV and uploads it
+    page.js("document.getElementById('set-name').value = 'mic'")
+    page.click("record")
+    page.wait("document.getElementById('record').textContent === 'Stop recording'")
+    time.sleep(1.5)
+    page.click("record")
+    page.wait(
+        "document.getElementById('upload-status').textContent.startsWith('saved recordings/mic/recorded-')"
+    )
+    (recorded,) = (root / "recordings" / "mic").glob("recorded-*.wav")
+    assert "s of audio" in page.text("upload-status") and recorded.stat().st_size > 44
     # path escapes: .., an absolute path, a symbolic link out of the project, a name with a slash
     (tmp_path / "secret.txt").write_text("outside")
     (root / "data" / "link.txt").symlink_to(tmp_path / "secret.txt")
