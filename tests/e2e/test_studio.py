@@ -168,7 +168,8 @@ def test_bad_upload_path_escape_and_busy_are_refused(studio, recording: Path, tm
 @pytest.mark.slow
 def test_the_tiny_models_whole_workflow_through_clicks(studio, recording: Path) -> None:
     """Upload → build → review → recipe with plan's verdict → train, reload mid-run, stop, resume →
-    listen to the adapter and a checkpoint with one seed → export: every step a click in chromium."""
+    listen to base, adapter and a checkpoint with one seed → keep it → export, merge: every step a click
+    in chromium."""
     from higgs_lora import load_recipe
 
     server, browser = studio
@@ -274,6 +275,9 @@ def test_the_tiny_models_whole_workflow_through_clicks(studio, recording: Path) 
     page.wait("document.getElementById('use-status').textContent.includes('export: done')", 120)
     assert (root / "exports/ann-tiny.zip").is_file()
     assert "higgs-lora export adapters/ann-tiny --out exports/ann-tiny.zip" in page.text("use-lines")
+    page.click("merge")
+    page.wait("document.getElementById('use-status').textContent.includes('merge: done')", 300)
+    assert (root / "adapters/ann-tiny/merged/config.json").is_file()
     page.shot("5-use")
     page.tab("project")
     page.wait("document.getElementById('adapters').textContent.includes('ann-tiny: 8 steps')")
