@@ -11,6 +11,7 @@ Everything the CLI does is a function here:
     higgs_lora.speak("Hello.", adapter="adapters/smoke", out="hello.wav")
     higgs_lora.build_dataset(["podcast.mp3"], "data/my-voice")   # recordings → clips + manifest
     higgs_lora.evaluate_adapter("adapters/smoke")  # adapters/smoke/eval/: WER, similarity, stopping
+    higgs_lora.read_progress("adapters/smoke")  # a run's steps, losses, speed, ETA, from its files
 
 This package is the top of the house (docs/architecture.md): it imports from every layer and nothing
 imports it. Names are loaded on first use, so `import higgs_lora` costs nothing until one is asked for.
@@ -29,6 +30,7 @@ _API = {
     "list_adapters": "higgs_lora.adapter.files",
     "read_adapter": "higgs_lora.adapter.files",
     "load_adapter": "higgs_lora.adapter.fit",
+    "keep_checkpoint": "higgs_lora.adapter.keep",
     "TrainedSetup": "higgs_lora.adapter.setup",
     "adapter_setup": "higgs_lora.adapter.setup",
     "recipe_setup": "higgs_lora.adapter.setup",
@@ -43,12 +45,16 @@ _API = {
     "OutputExistsError": "higgs_lora.core.errors",
     "RecipeError": "higgs_lora.core.errors",
     "load_recipe": "higgs_lora.core.recipe",
+    "recipe_toml": "higgs_lora.core.recipe",
+    "starter_recipe": "higgs_lora.core.starter",
     "Recipe": "higgs_lora.core.schema",
     "build_dataset": "higgs_lora.dataset.build",
     "check_dataset": "higgs_lora.dataset.check",
     "save_dataset_edits": "higgs_lora.dataset.review",
     "EvalReport": "higgs_lora.evaluate.report",
     "higgs_loss": "higgs_lora.higgs.loss",
+    "TrainProgress": "higgs_lora.training.progress",
+    "read_progress": "higgs_lora.training.progress",
     "MemoryPlan": "higgs_lora.planning.training",
     "plan": "higgs_lora.planning.training",
     "evaluate_adapter": "higgs_lora.verbs.evaluate",
@@ -84,6 +90,7 @@ __all__ = [
     "RecipeError",
     "RecipePlan",
     "Speech",
+    "TrainProgress",
     "TrainResult",
     "TrainedSetup",
     "Transcriber",
@@ -96,6 +103,7 @@ __all__ = [
     "export",
     "higgs_loss",
     "import_adapter",
+    "keep_checkpoint",
     "list_adapters",
     "load_adapter",
     "load_recipe",
@@ -105,9 +113,12 @@ __all__ = [
     "plan_recipe",
     "prepare",
     "read_adapter",
+    "read_progress",
     "recipe_setup",
+    "recipe_toml",
     "save_dataset_edits",
     "speak",
+    "starter_recipe",
     "train",
     "verify_checksums",
 ]
@@ -115,20 +126,23 @@ __all__ = [
 if TYPE_CHECKING:
     from higgs_lora.adapter.files import AdapterInfo, list_adapters, read_adapter
     from higgs_lora.adapter.fit import load_adapter
+    from higgs_lora.adapter.keep import keep_checkpoint
     from higgs_lora.adapter.setup import TrainedSetup, adapter_setup, recipe_setup
     from higgs_lora.asr import Transcriber
     from higgs_lora.backends.boson.shim import HiggsAudioForLoRA
     from higgs_lora.backends.speech import Speech, make_speaker
     from higgs_lora.conversion.adapters import convert_adapter
     from higgs_lora.core.errors import DataError, HiggsLoraError, ModelError, OutputExistsError, RecipeError
-    from higgs_lora.core.recipe import load_recipe
+    from higgs_lora.core.recipe import load_recipe, recipe_toml
     from higgs_lora.core.schema import Recipe
+    from higgs_lora.core.starter import starter_recipe
     from higgs_lora.dataset.build import build_dataset
     from higgs_lora.dataset.check import check_dataset
     from higgs_lora.dataset.review import save_edits as save_dataset_edits
     from higgs_lora.evaluate.report import EvalReport
     from higgs_lora.higgs.loss import higgs_loss
     from higgs_lora.planning.training import MemoryPlan, plan
+    from higgs_lora.training.progress import TrainProgress, read_progress
     from higgs_lora.verbs.evaluate import evaluate_adapter
     from higgs_lora.verbs.export import ChecksumError, export, import_adapter, verify_checksums
     from higgs_lora.verbs.merge import MergeMismatchError, MergeResult, merge

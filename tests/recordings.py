@@ -24,10 +24,15 @@ def smoke_texts() -> dict[str, str]:
 
 
 def long_recording(
-    path: Path, repeats: int = 1, seed: int = 0, pauses: tuple[float, float] = (0.4, 1.0), srt: bool = False
+    path: Path,
+    repeats: int = 1,
+    seed: int = 0,
+    pauses: tuple[float, float] = (0.4, 1.0),
+    srt: bool = False,
+    first: int | None = None,
 ) -> Recording:
-    """The 12 smoke clips `repeats` times, separated by random pauses of `pauses` seconds (digital
-    silence plus a faint noise floor), written at 22.05 kHz; optionally with a matching .srt."""
+    """The 12 smoke clips (or the `first` few) `repeats` times, separated by random pauses of `pauses`
+    seconds (digital silence plus a faint noise floor), written at 22.05 kHz; optionally with a .srt."""
     import soundfile
 
     rng = np.random.default_rng(seed)
@@ -37,7 +42,7 @@ def long_recording(
     rate = 22050
     samples = 0
     for _ in range(repeats):
-        for clip_id, text in texts.items():
+        for clip_id, text in list(texts.items())[:first]:
             clip, rate = soundfile.read(str(SMOKE_DATA / "wavs" / f"{clip_id}.wav"), dtype="float32")
             spoken.append((samples / rate, (samples + clip.size) / rate, text))
             pause = np.zeros(int(rng.uniform(*pauses) * rate), dtype=np.float32)

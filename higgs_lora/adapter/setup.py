@@ -82,11 +82,14 @@ def adapter_setup(
     adapter_dir: str | Path, base: str | None = None, *, trust_pickle: bool = True, **loading: Any
 ) -> TrainedSetup:
     """The setup an adapter was trained with, from its recipe.toml: merging, speaking and evaluating load
-    exactly those weights. `base` replaces the base (and drops its recorded revision); `loading` sets
+    exactly those weights (a checkpoint folder: its run's recipe.toml). `base` replaces the base (and drops its recorded revision); `loading` sets
     quantization / compute_dtype."""
     folder = Path(adapter_dir)
     peft_config = adapter_config(folder, trust_pickle)
     file = folder / "recipe.toml"
+    if not file.is_file() and folder.parent.name == "checkpoints":
+        # a checkpoint (adapters/NAME/checkpoints/checkpoint-N) of a finished run: trained with its recipe
+        file = folder.parent.parent / "recipe.toml"
     recorded = tomllib.loads(file.read_text(encoding="utf-8")) if file.is_file() else {}
     model = {k: v for k, v in recorded.get("model", {}).items() if k in _SOURCE_KEYS}
     model.setdefault("base", peft_config.get("base_model_name_or_path") or _no_base(folder))

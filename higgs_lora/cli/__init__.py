@@ -60,6 +60,11 @@ VERBS: dict[str, tuple[str, Declare, Run]] = {
         arguments.dataset,
         commands.dataset,
     ),
+    "studio": (
+        "the whole workflow in a local web page (data, recipe, train, listen, use) → 127.0.0.1",
+        arguments.studio,
+        commands.studio,
+    ),
 }
 
 

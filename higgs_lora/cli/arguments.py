@@ -120,6 +120,11 @@ def speak(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--force", action="store_true", help="replace an existing --out file")
     parser.add_argument("--trust-pickle", action="store_true", help=TRUST_PICKLE_HELP)
+    parser.add_argument(
+        "--base-only",
+        action="store_true",
+        help="speak with the adapter's base alone, as training loaded it (with --seed: what the adapter changed)",
+    )
 
 
 def eval_(parser: argparse.ArgumentParser) -> None:
@@ -182,6 +187,13 @@ def import_(parser: argparse.ArgumentParser) -> None:
 def adapters(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("name", nargs="?", help="show one adapter in detail")
     parser.add_argument("--adapters-dir", default="adapters", help="where adapters live (adapters)")
+    parser.add_argument(
+        "--keep",
+        metavar="CHECKPOINT",
+        help="keep NAME's checkpoint-N as an adapter of its own → ADAPTERS_DIR/NAME-step-N (or --as)",
+    )
+    parser.add_argument("--as", dest="keep_as", metavar="NEW", help="name of the kept adapter")
+    parser.add_argument("--force", action="store_true", help="with --keep: replace an existing folder")
 
 
 def dataset(parser: argparse.ArgumentParser) -> None:
@@ -214,6 +226,19 @@ def dataset(parser: argparse.ArgumentParser) -> None:
     review = verbs.add_parser("review", help="serve the review page; saves transcript fixes and drops")
     review.add_argument("path", help="data set folder made by dataset build")
     review.add_argument("--port", type=int, default=8765, help="port on 127.0.0.1 (8765; 0: any free one)")
+
+
+def studio(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "project", nargs="?", default=".", help="project folder (created if new; default: this folder)"
+    )
+    parser.add_argument("--port", type=int, default=7860, help="port (7860; 0: any free one)")
+    parser.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to listen on (127.0.0.1: this machine only; anyone who reaches the page can train, "
+        "read and write the project)",
+    )
 
 
 def _limits(parser: argparse.ArgumentParser) -> None:

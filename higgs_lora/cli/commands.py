@@ -90,6 +90,7 @@ def speak(args: argparse.Namespace) -> None:
         system_prompt=args.system_prompt,
         force=args.force,
         trust_pickle=args.trust_pickle,
+        base_only=args.base_only,
     )
     print(f"wrote {args.out}: {speech.seconds:.2f} s at {speech.sample_rate} Hz")
 
@@ -135,8 +136,16 @@ def import_(args: argparse.Namespace) -> None:
 
 
 def adapters(args: argparse.Namespace) -> None:
-    from higgs_lora import list_adapters, read_adapter
+    from higgs_lora import keep_checkpoint, list_adapters, read_adapter
 
+    if args.keep:
+        if not args.name:
+            raise HiggsLoraError("--keep CHECKPOINT: name the adapter whose checkpoint to keep")
+        kept = keep_checkpoint(
+            Path(args.adapters_dir) / args.name, args.keep, name=args.keep_as, force=args.force
+        )
+        print(f"kept {args.name}/checkpoints/{args.keep} → {kept}")
+        return
     if args.name:
         info = read_adapter(Path(args.adapters_dir) / args.name)
         for field, value in vars(info).items():
@@ -190,6 +199,20 @@ def _dataset_review(args: argparse.Namespace) -> None:
 
     server = ReviewServer(args.path, port=args.port)
     print(f"reviewing {args.path} at {server.url} (Ctrl-C to stop)", flush=True)
+    try:
+        server.serve_forever()
+    finally:
+        server.close()
+
+
+def studio(args: argparse.Namespace) -> None:
+    from higgs_lora.studio import StudioServer
+
+    server = StudioServer(args.project, port=args.port, host=args.host)
+    print(
+        f"studio of {server.project.root} at {server.url} (Ctrl-C to stop; a training run goes on)",
+        flush=True,
+    )
     try:
         server.serve_forever()
     finally:

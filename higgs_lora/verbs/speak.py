@@ -6,6 +6,7 @@ The adapter's (or merged folder's) trained setup is resolved once; the model is 
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from higgs_lora.adapter.fit import load_for_speech
@@ -33,6 +34,7 @@ def speak(
     system_prompt: str | None = None,
     force: bool = False,
     trust_pickle: bool = False,
+    base_only: bool = False,
 ) -> Speech:
     """Speak `text` with an adapter (`adapters/NAME`) or a merged model folder; write `out` if given.
 
@@ -42,7 +44,9 @@ def speak(
     `[samples]`/`[eval]` heard and `eval` scores; a merged model takes "none" when its predicted peak
     fits the GPU's free memory (always on CPU), else "nf4". `compute_dtype` "auto": as the adapter was
     trained; for a merged model on a GPU, the dtype it was merged in.
-    The system prompt defaults to the one the adapter was trained with.
+    The system prompt defaults to the one the adapter was trained with. `base_only`: the adapter's base
+    alone, loaded as training loaded it, with the adapter's prompt: with the same seed, what the adapter
+    changed.
     """
     check_text(text)
     if (adapter is None) == (model is None):
@@ -51,6 +55,10 @@ def speak(
         raise OutputExistsError(f"{out} exists. Pass --force to replace it, or choose another --out.")
     setup = speech_setup(adapter, model, quantization, compute_dtype, trust_pickle)
     setup = setup.loading(audio_tokenizer=audio_tokenizer)
+    if base_only:
+        if adapter is None:
+            raise HiggsLoraError("--base-only speaks an adapter's base: give --adapter adapters/NAME")
+        setup = replace(setup, adapter=None)
     speaker = make_speaker(
         load_for_speech(setup, trust_pickle),
         *load_tokenizers(setup.model, setup.runtime.device),

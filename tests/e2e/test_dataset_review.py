@@ -43,7 +43,8 @@ class DevTools:
     """Headless chromium driven over the DevTools protocol on a pipe (fds 3/4, NUL-separated JSON):
     no websocket client or driver package needed."""
 
-    def __init__(self) -> None:
+    def __init__(self, *flags: str) -> None:
+        """`flags`: more chromium switches (the studio test gives it a fake microphone)."""
         self.profile = tempfile.TemporaryDirectory(ignore_cleanup_errors=True)
         to_browser, self._write = os.pipe()
         self._read, from_browser = os.pipe()
@@ -55,7 +56,7 @@ class DevTools:
 
         command = [
             chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-sync",
-            "--remote-debugging-pipe", f"--user-data-dir={self.profile.name}", "about:blank",
+            "--remote-debugging-pipe", f"--user-data-dir={self.profile.name}", *flags, "about:blank",
         ]  # fmt: skip
         self.process = subprocess.Popen(
             command, preexec_fn=wire, close_fds=False, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
