@@ -13,7 +13,11 @@ from higgs_lora.core.schema import Recipe
 log = logging.getLogger(__name__)
 
 
-def training_arguments(recipe: Recipe, runtime, out: Path, progress: bool = True):  # -> TrainingArguments
+def training_arguments(  # -> TrainingArguments
+    recipe: Recipe, runtime, out: Path, progress: bool = True, evaluate: bool = True
+):
+    """`evaluate`: whether there is an eval split (a data set of one clip has none, whatever
+    `[data] eval_fraction` says)."""
     from transformers import TrainingArguments
 
     cfg = recipe.train
@@ -42,7 +46,7 @@ def training_arguments(recipe: Recipe, runtime, out: Path, progress: bool = True
         save_strategy="steps",
         save_steps=cfg.save_steps,
         save_total_limit=cfg.save_total_limit,
-        eval_strategy="steps" if recipe.data.eval_fraction > 0 else "no",
+        eval_strategy="steps" if evaluate and recipe.data.eval_fraction > 0 else "no",
         eval_steps=cfg.eval_steps,
         seed=cfg.seed,
         data_seed=cfg.seed,

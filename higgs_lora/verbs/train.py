@@ -142,7 +142,7 @@ def train(
     bucketed = recipe.train.bucket_by_length and recipe.train.batch_size > 1
     trainer = HiggsTrainer(
         model=model,
-        args=training_arguments(recipe, runtime, out, progress),
+        args=training_arguments(recipe, runtime, out, progress, evaluate=bool(eval_examples)),
         train_dataset=train_dataset,
         lengths=lengths if bucketed else None,
         eval_dataset=dataset(eval_examples) if eval_examples else None,

@@ -13,7 +13,8 @@ from peft import PeftModel
 from peft.utils import load_peft_weights, set_peft_model_state_dict
 from safetensors.torch import load_file
 
-from tests.helpers import REPO, installed_backend, run_cli
+import higgs_lora
+from tests.helpers import REPO, installed_backend, run_cli, smoke_recipe
 
 pytestmark = pytest.mark.slow
 
@@ -93,3 +94,22 @@ def test_help_is_available_for_every_verb(tmp_path: Path) -> None:
     for verb in ("train", "prepare"):
         result = run_cli(verb, "--help", cwd=tmp_path)
         assert result.returncode == 0 and "recipe" in result.stdout
+
+
+def test_a_data_set_of_one_clip_trains_without_an_eval_split(tmp_path: Path, codes_cache_dir: Path) -> None:
+    """The default eval_fraction holds nothing out of one clip: training runs without evaluating,
+    instead of the Trainer failing for want of an eval data set."""
+    recipe = smoke_recipe(tmp_path, codes_cache_dir, train="max_steps = 2\nsave_steps = 100", name="one")
+    metadata = tmp_path / "smoke-data" / "metadata.csv"
+    metadata.write_text(metadata.read_text(encoding="utf-8").splitlines()[0] + "\n", encoding="utf-8")
+    text = recipe.read_text(encoding="utf-8")
+    recipe.write_text(
+        text.replace('reference = "same_speaker"', 'reference = "none"').replace(
+            "eval_fraction = 0.0", "eval_fraction = 0.05"
+        ),
+        encoding="utf-8",
+    )
+    result = higgs_lora.train(recipe, progress=False)
+    assert (result.adapter_dir / "adapter_model.safetensors").is_file()
+    metrics = json.loads((result.adapter_dir / "metrics.json").read_text(encoding="utf-8"))
+    assert metrics["train_examples"] == 1 and metrics["eval_examples"] == 0
