@@ -66,8 +66,9 @@ def semantic_teacher_from(source: str | None) -> Iterator[None]:
 def meta_tokenizer_facts(config: dict[str, Any], hubert: Any = None) -> tuple[float, int]:
     """(frames per second, bytes of weights) of a HiggsAudioTokenizer built on the meta device from its
     config.json's constructor arguments; `hubert` defaults to a HuBERT-base (bosonai/hubert_base)."""
-    from accelerate import init_empty_weights
     from transformers import HubertConfig, HubertModel
+
+    from higgs_lora.backends.empty import empty_weights
 
     hubert = hubert if hubert is not None else HubertConfig()
 
@@ -76,7 +77,8 @@ def meta_tokenizer_facts(config: dict[str, Any], hubert: Any = None) -> tuple[fl
         def from_pretrained(*_args: object, **_kwargs: object) -> Any:
             return HubertModel(hubert)
 
-    with init_empty_weights(include_buffers=True), mock.patch.object(module, "AutoModel", _MetaHubert):
+    # the module-level AutoModel swap is process-wide too: inside the same one-thread-at-a-time lock
+    with empty_weights(include_buffers=True), mock.patch.object(module, "AutoModel", _MetaHubert):
         tokenizer = module.HiggsAudioTokenizer(**config, device="cpu")
     size = sum(t.numel() * t.element_size() for t in [*tokenizer.parameters(), *tokenizer.buffers()])
     return float(tokenizer.frame_rate), size

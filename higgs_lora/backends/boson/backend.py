@@ -50,10 +50,11 @@ class BosonBackend(Backend):
         return HiggsAudioConfig(**{k: v for k, v in config.items() if not k.startswith("_comment")})
 
     def meta_model(self, config: dict[str, Any]) -> nn.Module:
-        from accelerate import init_empty_weights
         from boson_multimodal.model.higgs_audio import HiggsAudioModel
 
-        with init_empty_weights(include_buffers=False):
+        from higgs_lora.backends.empty import empty_weights
+
+        with empty_weights(include_buffers=False):
             return HiggsAudioModel(self.architecture(config))
 
     def text_head(self, model: nn.Module) -> nn.Module:
