@@ -62,8 +62,8 @@ def main() -> None:
             total, cpu = time.perf_counter() - started, time.process_time() - cpu
             results[label] = {
                 "total_seconds": round(total, 1),
-                # CPU time of this process (both threads): near the wall time a quiet 2-core machine
-                # takes x 2, whatever else shares the cores now.
+                # CPU time of this process (both threads); inflated too when other work shares the
+                # cores, so compare only runs made side by side, on a quiet machine.
                 "cpu_seconds": round(cpu, 1),
                 "samples": len(report.samples),
                 "audio_seconds": round(sum(s.seconds for s in report.samples), 1),
