@@ -69,6 +69,25 @@ def tiny_checkpoint_dir(
 
 def build_tiny_text_tokenizer():  # -> PreTrainedTokenizerFast
     """Byte-level tokenizer whose special tokens carry the real Llama-3/Higgs ids."""
+    return byte_level_tokenizer(
+        SPECIAL_TOKENS,
+        VOCAB_SIZE,
+        4096,
+        {"bos_token": "<|begin_of_text|>", "eos_token": "<|eot_id|>", "pad_token": "<|end_of_text|>"},
+        not_additional={"<|begin_of_text|>", "<|eot_id|>"},
+    )
+
+
+def byte_level_tokenizer(
+    special_tokens: dict[str, int],
+    vocab_size: int,
+    max_length: int,
+    roles: dict[str, str],
+    not_additional: set[str],
+):  # -> PreTrainedTokenizerFast
+    """A byte-level tokenizer of `vocab_size` ids with `special_tokens` at their real ids (each tiny
+    model's text tokenizer): `roles` names bos/eos/pad tokens, the other special tokens but
+    `not_additional` are additional special tokens."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers
     from transformers import PreTrainedTokenizerFast
 
@@ -76,20 +95,18 @@ def build_tiny_text_tokenizer():  # -> PreTrainedTokenizerFast
     vocab = {symbol: index for index, symbol in enumerate(sorted(byte_alphabet))}
     # Fill every other id so the vocabulary has no holes (the BPE model has no merges, so these
     # placeholders are never produced from text) and the special tokens sit at their real ids.
-    by_id = {index: token for token, index in SPECIAL_TOKENS.items()}
-    for index in range(len(vocab), VOCAB_SIZE):
+    by_id = {index: token for token, index in special_tokens.items()}
+    for index in range(len(vocab), vocab_size):
         vocab[by_id.get(index, f"<|unused_{index}|>")] = index
     backend = Tokenizer(models.BPE(vocab=vocab, merges=[]))
     backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     backend.decoder = decoders.ByteLevel()
     tokenizer = PreTrainedTokenizerFast(
         tokenizer_object=backend,
-        bos_token="<|begin_of_text|>",
-        eos_token="<|eot_id|>",
-        pad_token="<|end_of_text|>",
-        additional_special_tokens=[t for t in SPECIAL_TOKENS if t not in {"<|begin_of_text|>", "<|eot_id|>"}],
+        **roles,
+        additional_special_tokens=[t for t in special_tokens if t not in not_additional],
     )
-    tokenizer.model_max_length = 4096
+    tokenizer.model_max_length = max_length
     return tokenizer
 
 

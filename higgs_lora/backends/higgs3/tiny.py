@@ -15,7 +15,7 @@ from typing import Any
 import torch
 
 from higgs_lora.backends.higgs3.config import TOKENS, Higgs3Config
-from higgs_lora.backends.tiny import TINY_SEED, seeded, tiny_checkpoint_dir
+from higgs_lora.backends.tiny import TINY_SEED, byte_level_tokenizer, seeded, tiny_checkpoint_dir
 
 TINY_VERSION = "higgs3-v4"
 VOCAB_SIZE = 151936
@@ -71,24 +71,8 @@ def build_tiny_model() -> torch.nn.Module:
 
 def build_tiny_text_tokenizer() -> Any:  # -> PreTrainedTokenizerFast
     """Byte-level tokenizer with Qwen's vocabulary size and the prompt's special tokens at their real ids."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
-    from transformers import PreTrainedTokenizerFast
-
-    vocab = {symbol: index for index, symbol in enumerate(sorted(pre_tokenizers.ByteLevel.alphabet()))}
-    by_id = {index: token for token, index in TOKENS.items()}
-    for index in range(len(vocab), VOCAB_SIZE):  # no holes; placeholders are never produced from text
-        vocab[by_id.get(index, f"<|unused_{index}|>")] = index
-    backend = Tokenizer(models.BPE(vocab=vocab, merges=[]))
-    backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    backend.decoder = decoders.ByteLevel()
-    tokenizer = PreTrainedTokenizerFast(
-        tokenizer_object=backend,
-        eos_token="<|im_end|>",
-        pad_token="<|endoftext|>",
-        additional_special_tokens=[t for t in TOKENS if t not in {"<|im_end|>", "<|endoftext|>"}],
-    )
-    tokenizer.model_max_length = 8192
-    return tokenizer
+    roles = {"eos_token": "<|im_end|>", "pad_token": "<|endoftext|>"}
+    return byte_level_tokenizer(TOKENS, VOCAB_SIZE, 8192, roles, not_additional=set(roles.values()))
 
 
 def tiny_model_dir() -> Path:
